@@ -1,0 +1,73 @@
+// argv → command. Each command lives in its own module and is imported only when chosen, so the
+// init-container client never loads the server's dependencies.
+import { ConfigError, HelpRequested } from './config/load.js';
+
+type CommandMain = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, { summary: string; load: () => Promise<CommandMain> }> = {
+  server: {
+    summary: 'node-local lock service (DaemonSet, host network)',
+    load: async () => (await import('./server/main.js')).main,
+  },
+  acquire: {
+    summary: 'init-container client: wait for a lease on this node, then exit 0',
+    load: async () => (await import('./client/main.js')).main,
+  },
+  health: {
+    summary: "readiness of this node's DaemonSet pods, as an HTTP endpoint",
+    load: async () => (await import('./k8s/health-main.js')).main,
+  },
+  run: {
+    summary: 'hold a cluster-wide lock on a Lease object while a command runs',
+    load: async () => (await import('./run/main.js')).main,
+  },
+};
+
+function usage(): string {
+  const lines = ['Usage: startup-lock <command> [options]', '', 'Commands:'];
+  for (const [name, { summary }] of Object.entries(commands)) lines.push(`  ${name.padEnd(8)} ${summary}`);
+  lines.push('', 'Run `startup-lock <command> --help` for the options of a command.');
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    process.exitCode = name === undefined ? 2 : 0;
+    return;
+  }
+  if (name === '--version' || name === 'version') {
+    process.stdout.write(`${await version()}\n`);
+    return;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    process.stderr.write(`startup-lock: unknown command "${name}"\n\n${usage()}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    const run = await command.load();
+    process.exitCode = await run(rest);
+  } catch (err) {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(`${err.text}\n`);
+      process.exitCode = 0;
+    } else if (err instanceof ConfigError) {
+      for (const line of err.problems) process.stderr.write(`startup-lock ${name}: ${line}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`startup-lock ${name}: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}

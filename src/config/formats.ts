@@ -1,0 +1,88 @@
+// Parsers for the value kinds options take. Each returns the typed value or a description of what is
+// allowed, so a problem can name the option, the value given and what would have been accepted.
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; allowed: string };
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const no = <T>(allowed: string): Parsed<T> => ({ ok: false, allowed });
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Durations: plain seconds (`15`) or with a unit (`500ms`, `15s`, `2m`, `1h`); milliseconds inside. */
+export function parseDuration(raw: unknown): Parsed<number> {
+  const allowed = 'a duration: seconds (15) or with a unit (500ms, 15s, 2m, 1h)';
+  if (typeof raw === 'number') {
+    return Number.isFinite(raw) && raw >= 0 ? ok(Math.round(raw * 1000)) : no(allowed);
+  }
+  if (typeof raw !== 'string') return no(allowed);
+  const m = DURATION.exec(raw.trim());
+  if (!m) return no(allowed);
+  const ms = Number(m[1]) * (UNIT_MS[m[2] ?? 's'] ?? 1000);
+  return Number.isFinite(ms) ? ok(Math.round(ms)) : no(allowed);
+}
+
+export function parseInteger(raw: unknown): Parsed<number> {
+  const allowed = 'a whole number';
+  if (typeof raw === 'number') return Number.isInteger(raw) ? ok(raw) : no(allowed);
+  if (typeof raw === 'string' && /^-?\d+$/.test(raw.trim())) return ok(Number(raw.trim()));
+  return no(allowed);
+}
+
+export function parseNumber(raw: unknown): Parsed<number> {
+  const allowed = 'a number';
+  if (typeof raw === 'number') return Number.isFinite(raw) ? ok(raw) : no(allowed);
+  if (typeof raw === 'string' && /^-?\d+(\.\d+)?$/.test(raw.trim())) return ok(Number(raw.trim()));
+  return no(allowed);
+}
+
+export function parseBoolean(raw: unknown): Parsed<boolean> {
+  if (typeof raw === 'boolean') return ok(raw);
+  if (typeof raw === 'string') {
+    const v = raw.trim().toLowerCase();
+    if (v === 'true' || v === '1' || v === 'yes') return ok(true);
+    if (v === 'false' || v === '0' || v === 'no') return ok(false);
+  }
+  return no('true or false');
+}
+
+export function parseString(raw: unknown): Parsed<string> {
+  if (typeof raw === 'string') return ok(raw);
+  if (typeof raw === 'number') return ok(String(raw));
+  return no('a string');
+}
+
+/** A dependency check target: http(s)://… (2xx is up) or tcp://host:port (connect is up). */
+export function parseCheckUrl(raw: unknown): Parsed<string> {
+  const allowed = 'an http://, https:// or tcp://host:port URL';
+  if (typeof raw !== 'string') return no(allowed);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return no(allowed);
+  }
+  if (url.protocol === 'http:' || url.protocol === 'https:') return url.hostname ? ok(raw) : no(allowed);
+  if (url.protocol === 'tcp:') {
+    const port = Number(url.port);
+    const bare = (url.pathname === '' || url.pathname === '/') && !url.search && !url.hash;
+    return url.hostname && Number.isInteger(port) && port > 0 && bare ? ok(raw) : no(allowed);
+  }
+  return no(allowed);
+}
+
+/** A `label:value` pair, as the original k8s-health's --in / --ex took. */
+export function parseLabelPair(raw: unknown): Parsed<string> {
+  const allowed = 'label:value';
+  if (typeof raw !== 'string') return no(allowed);
+  const i = raw.indexOf(':');
+  return i > 0 && i < raw.length - 1 ? ok(raw) : no(allowed);
+}
+
+/** Seconds for the user, from milliseconds inside: `1500` → `1.5s`. */
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

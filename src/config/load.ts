@@ -1,0 +1,241 @@
+// Turns argv, the environment and an optional --config file into one validated, typed object.
+// Precedence: flag > env > file > default. Every problem is collected and reported at once, one line
+// each, naming the option, the value given and what is allowed; the caller exits 2.
+import { readFileSync } from 'node:fs';
+import convict from 'convict';
+import { parse as parseYaml } from 'yaml';
+import {
+  allowedOf,
+  envOf,
+  flagOf,
+  kindOf,
+  parseValue,
+  type ConfigOf,
+  type OptionSpec,
+  type Schema,
+} from './options.js';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+/** Thrown for --help: the text to print; the caller exits 0. */
+export class HelpRequested extends Error {
+  constructor(readonly text: string) {
+    super(text);
+    this.name = 'HelpRequested';
+  }
+}
+
+export interface CommandSpec<S extends Schema> {
+  name: string;
+  summary: string;
+  usage?: string;
+  schema: S;
+  /** Accept `-- ARGS…` after the options (startup-lock run). */
+  passthrough?: boolean;
+  /** Cross-option rules, checked once each option is valid on its own. */
+  check?: (config: ConfigOf<S>) => string[];
+}
+
+export interface Loaded<S extends Schema> {
+  config: ConfigOf<S>;
+  /** What followed `--`, for commands that wrap another program. */
+  rest: string[];
+}
+
+type Source = { raw: unknown; from: string };
+
+export function loadConfig<S extends Schema>(
+  command: CommandSpec<S>,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Loaded<S> {
+  const problems: string[] = [];
+  const byFlag = new Map<string, string>();
+  for (const [key, spec] of Object.entries(command.schema)) byFlag.set(flagOf(key, spec), key);
+
+  const flags = new Map<string, unknown[]>();
+  let configFile: string | undefined = env.STARTUP_LOCK_CONFIG || undefined;
+  const rest: string[] = [];
+
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i] as string;
+    if (token === '--') {
+      rest.push(...argv.slice(i + 1));
+      break;
+    }
+    if (token === '-h' || token === '--help' || token === 'help') throw new HelpRequested(helpText(command));
+    // Go-style single-dash long flags (`-port 9000`) are accepted too: the originals were Go programs.
+    const m = /^--?([A-Za-z][\w-]*)(?:=(.*))?$/s.exec(token);
+    if (!m) {
+      if (command.passthrough) {
+        rest.push(...argv.slice(i));
+        break;
+      }
+      problems.push(`unexpected argument "${token}": ${command.name} takes only options (see --help)`);
+      continue;
+    }
+    let name = m[1] as string;
+    let value: unknown = m[2];
+    if (name === 'config') {
+      if (value === undefined) value = argv[++i];
+      if (typeof value !== 'string' || value === '') problems.push('--config: needs a file path');
+      else configFile = value;
+      continue;
+    }
+    let key = byFlag.get(name);
+    if (key === undefined && name.startsWith('no-') && value === undefined) {
+      const positive = byFlag.get(name.slice(3));
+      if (positive !== undefined && command.schema[positive]?.kind === 'boolean') {
+        key = positive;
+        name = name.slice(3);
+        value = 'false';
+      }
+    }
+    if (key === undefined) {
+      problems.push(`--${name}: unknown option for ${command.name} (see --help)`);
+      if (value === undefined && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-')) i++;
+      continue;
+    }
+    const spec = command.schema[key] as OptionSpec;
+    if (value === undefined) {
+      if (spec.kind === 'boolean') value = 'true';
+      else if (i + 1 < argv.length) value = argv[++i];
+      else {
+        problems.push(`--${name}: needs a value (${allowedOf(spec)})`);
+        continue;
+      }
+    }
+    flags.set(key, [...(flags.get(key) ?? []), value]);
+  }
+
+  let file: Record<string, unknown> = {};
+  if (configFile !== undefined) {
+    try {
+      const text = readFileSync(configFile, 'utf8');
+      const doc: unknown = configFile.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+      if (doc !== null && doc !== undefined) {
+        if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error('expected a mapping of options');
+        file = doc as Record<string, unknown>;
+      }
+    } catch (err) {
+      problems.push(`--config: cannot read ${configFile}: ${(err as Error).message}`);
+    }
+    for (const key of Object.keys(file)) {
+      if (!(key in command.schema))
+        problems.push(`${configFile}: unknown option "${key}" for ${command.name}`);
+    }
+  }
+
+  const values: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(command.schema)) {
+    const flag = `--${flagOf(key, spec)}`;
+    const sources = pick(key, spec, flags, env, file, configFile);
+    if (sources === undefined) {
+      values[key] = spec.default;
+      continue;
+    }
+    const parsed: unknown[] = [];
+    for (const { raw, from } of sources) {
+      const result = parseValue(spec, raw);
+      if (result.ok) parsed.push(result.value);
+      else problems.push(`${flag}: ${show(raw)}${from} is not allowed: expected ${result.allowed}`);
+    }
+    values[key] = spec.repeatable ? parsed : parsed[parsed.length - 1];
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  // convict holds the schema, the documentation and the final strict validation of the merged object.
+  const validated = convict(toConvictSchema(command.schema));
+  validated.load(values);
+  try {
+    validated.validate({ allowed: 'strict' });
+  } catch (err) {
+    throw new ConfigError(String((err as Error).message).split('\n'));
+  }
+  const config = validated.getProperties() as ConfigOf<S>;
+  const crossProblems = command.check?.(config) ?? [];
+  if (crossProblems.length > 0) throw new ConfigError(crossProblems);
+  if (!command.passthrough && rest.length > 0) {
+    throw new ConfigError([`unexpected arguments after --: ${command.name} does not run a command`]);
+  }
+  return { config, rest };
+}
+
+function pick(
+  key: string,
+  spec: OptionSpec,
+  flags: Map<string, unknown[]>,
+  env: NodeJS.ProcessEnv,
+  file: Record<string, unknown>,
+  configFile: string | undefined,
+): Source[] | undefined {
+  const fromFlags = flags.get(key);
+  if (fromFlags !== undefined) return fromFlags.map((raw) => ({ raw, from: '' }));
+  for (const name of [envOf(key), ...(spec.fallbackEnv ?? [])]) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== '') {
+      const list = spec.repeatable ? raw.split(/[\s,]+/).filter(Boolean) : [raw];
+      return list.map((item) => ({ raw: item, from: ` (from $${name})` }));
+    }
+  }
+  if (key in file) {
+    const raw = file[key];
+    const list = spec.repeatable ? (Array.isArray(raw) ? raw : [raw]) : [raw];
+    return list.map((item) => ({ raw: item, from: ` (from ${configFile})` }));
+  }
+  return undefined;
+}
+
+function show(raw: unknown): string {
+  return typeof raw === 'string' ? JSON.stringify(raw) : String(JSON.stringify(raw));
+}
+
+function toConvictSchema(schema: Schema): convict.Schema<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(schema)) {
+    out[key] = {
+      doc: spec.doc,
+      default: spec.default,
+      format: (value: unknown) => {
+        const items = spec.repeatable ? (Array.isArray(value) ? value : [Symbol('not a list')]) : [value];
+        for (const item of items) {
+          // Durations are already milliseconds here; everything else parses as itself.
+          const typed = spec.kind === 'duration' && typeof item === 'number' ? `${item}ms` : item;
+          const parsed = parseValue(spec, typed);
+          if (!parsed.ok) throw new Error(`--${flagOf(key, spec)} must be ${parsed.allowed}`);
+        }
+      },
+    };
+  }
+  return out as convict.Schema<Record<string, unknown>>;
+}
+
+export function helpText<S extends Schema>(command: CommandSpec<S>): string {
+  const lines = [
+    `Usage: startup-lock ${command.name} ${command.usage ?? '[options]'}`,
+    '',
+    command.summary,
+    '',
+    'Options (flag > environment > --config file > default):',
+  ];
+  for (const [key, spec] of Object.entries(command.schema)) {
+    const kind = kindOf(spec);
+    const def = spec.repeatable
+      ? (spec.default as unknown[]).length === 0
+        ? 'none'
+        : (spec.default as unknown[]).map((v) => kind.show(v)).join(', ')
+      : kind.show(spec.default);
+    const envs = [envOf(key), ...(spec.fallbackEnv ?? [])].map((e) => `$${e}`).join(', ');
+    lines.push(`  --${flagOf(key, spec)}${spec.repeatable ? ' (repeatable)' : ''}`);
+    lines.push(`      ${spec.doc}`);
+    lines.push(`      default: ${def}; env: ${envs}; allowed: ${allowedOf(spec)}`);
+  }
+  lines.push('  --config FILE', '      JSON or YAML file of options (keys as in the table: camelCase).');
+  lines.push('  -h, --help', '      Print this help.');
+  return lines.join('\n');
+}

@@ -1,0 +1,103 @@
+// Declaring a command's options: one table gives each option its flag, environment variable, default,
+// parser and bounds. load.ts turns argv, env and an optional file into a typed, validated object.
+import {
+  formatDuration,
+  parseBoolean,
+  parseCheckUrl,
+  parseDuration,
+  parseInteger,
+  parseLabelPair,
+  parseNumber,
+  parseString,
+  type Parsed,
+} from './formats.js';
+
+interface Kind<T> {
+  parse(raw: unknown): Parsed<T>;
+  show(value: T): string;
+}
+
+const kinds = {
+  string: { parse: parseString, show: (v: string) => (v === '' ? '""' : v) },
+  int: { parse: parseInteger, show: String },
+  number: { parse: parseNumber, show: String },
+  boolean: { parse: parseBoolean, show: String },
+  duration: { parse: parseDuration, show: formatDuration },
+  check: { parse: parseCheckUrl, show: String },
+  label: { parse: parseLabelPair, show: String },
+};
+
+type KindName = keyof typeof kinds;
+type ValueOf<K extends KindName> = ReturnType<(typeof kinds)[K]['parse']> extends Parsed<infer T> ? T : never;
+
+export interface OptionSpec<K extends KindName = KindName, R extends boolean = boolean> {
+  kind: K;
+  doc: string;
+  default: R extends true ? ValueOf<K>[] : ValueOf<K>;
+  /** Collect every occurrence into a list (`--check a --check b`). */
+  repeatable?: R;
+  /** Flag name when it is not the kebab-case of the key (the original camelCase flags keep theirs). */
+  flag?: string;
+  /** Further environment variables read when STARTUP_LOCK_<NAME> is unset (NODE_NAME, KUBECONFIG…). */
+  fallbackEnv?: string[];
+  /** Inclusive bounds for numbers, in the option's own unit (milliseconds for durations). */
+  min?: number;
+  max?: number;
+  /** The only values a string option takes. */
+  oneOf?: readonly string[];
+}
+
+export type Schema = Record<string, OptionSpec>;
+
+export type ConfigOf<S extends Schema> = {
+  [P in keyof S]: S[P] extends OptionSpec<infer K, infer R>
+    ? R extends true
+      ? ValueOf<K>[]
+      : ValueOf<K>
+    : never;
+};
+
+export function option<K extends KindName>(spec: OptionSpec<K, false>): OptionSpec<K, false>;
+export function option<K extends KindName>(spec: OptionSpec<K, true>): OptionSpec<K, true>;
+export function option<K extends KindName, R extends boolean>(spec: OptionSpec<K, R>): OptionSpec<K, R> {
+  return spec;
+}
+
+export function kindOf(spec: OptionSpec): Kind<unknown> {
+  return kinds[spec.kind] as Kind<unknown>;
+}
+
+export function flagOf(key: string, spec: OptionSpec): string {
+  return spec.flag ?? key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export function envOf(key: string): string {
+  return `STARTUP_LOCK_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** What the option accepts, for error lines and --help. */
+export function allowedOf(spec: OptionSpec): string {
+  const base = kindOf(spec).parse(undefined);
+  if (spec.oneOf) return `one of ${spec.oneOf.join(', ')}`;
+  let text = base.ok ? spec.kind : base.allowed;
+  const show = (n: number) => (spec.kind === 'duration' ? formatDuration(n) : String(n));
+  if (spec.min !== undefined && spec.max !== undefined)
+    text += ` from ${show(spec.min)} to ${show(spec.max)}`;
+  else if (spec.min !== undefined) text += ` of at least ${show(spec.min)}`;
+  else if (spec.max !== undefined) text += ` of at most ${show(spec.max)}`;
+  return text;
+}
+
+/** Parse one raw value for an option; a bounds violation counts as not allowed. */
+export function parseValue(spec: OptionSpec, raw: unknown): Parsed<unknown> {
+  const parsed = kindOf(spec).parse(raw);
+  if (!parsed.ok) return { ok: false, allowed: allowedOf(spec) };
+  const v = parsed.value;
+  if (spec.oneOf && !spec.oneOf.includes(String(v))) return { ok: false, allowed: allowedOf(spec) };
+  if (typeof v === 'number') {
+    if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max)) {
+      return { ok: false, allowed: allowedOf(spec) };
+    }
+  }
+  return parsed;
+}

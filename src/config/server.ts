@@ -1,0 +1,158 @@
+// Options of `startup-lock server`. The original pod-startup-lock flags keep their names and meaning.
+import { kubeconfig, logLevel, nodeName } from './common.js';
+import type { CommandSpec } from './load.js';
+import { option, type ConfigOf } from './options.js';
+
+const HOUR = 3_600_000;
+
+export const serverSchema = {
+  host: option({ kind: 'string', doc: 'Address to listen on.', default: '0.0.0.0' }),
+  port: option({
+    kind: 'int',
+    doc: 'Port to listen on (0 picks a free one).',
+    default: 8888,
+    min: 0,
+    max: 65535,
+  }),
+  locks: option({
+    kind: 'int',
+    doc: 'Slots: start-ups allowed at the same time.',
+    default: 1,
+    min: 1,
+    max: 1000,
+  }),
+  locksPerCore: option({
+    kind: 'number',
+    doc: 'Slots per CPU core of the node (rounded down, at least 1); 0 uses --locks.',
+    default: 0,
+    min: 0,
+    max: 100,
+  }),
+  timeout: option({
+    kind: 'duration',
+    doc: 'Default hold of a lease when the request names no duration.',
+    default: 10_000,
+    min: 1000,
+    max: HOUR,
+  }),
+  maxDuration: option({
+    kind: 'duration',
+    doc: 'Longest hold a request may ask for.',
+    default: 600_000,
+    min: 1000,
+    max: 24 * HOUR,
+  }),
+  maxWait: option({
+    kind: 'duration',
+    doc: 'Longest long poll (wait) a lease request may ask for.',
+    default: 60_000,
+    min: 0,
+    max: 10 * 60_000,
+  }),
+  queueGrace: option({
+    kind: 'duration',
+    doc: 'How long a holder keeps its queue place between two polls.',
+    default: 10_000,
+    min: 0,
+    max: 10 * 60_000,
+  }),
+  maxQueue: option({
+    kind: 'int',
+    doc: 'Most holders waiting at once; more get 429.',
+    default: 1000,
+    min: 1,
+    max: 100_000,
+  }),
+  maxLoad: option({
+    kind: 'number',
+    doc: 'No grant while the 1-minute load average per core is above this; 0 turns it off.',
+    default: 0,
+    min: 0,
+    max: 1000,
+  }),
+  check: option({
+    kind: 'check',
+    doc: 'Dependency that must be up before any grant: http(s)://… (2xx) or tcp://host:port.',
+    default: [],
+    repeatable: true,
+  }),
+  failHc: option({
+    kind: 'duration',
+    flag: 'failHc',
+    doc: 'Pause before re-checking a dependency that failed.',
+    default: 10_000,
+    min: 100,
+    max: HOUR,
+  }),
+  passHc: option({
+    kind: 'duration',
+    flag: 'passHc',
+    doc: 'Pause before re-checking a dependency that passed.',
+    default: 60_000,
+    min: 100,
+    max: HOUR,
+  }),
+  checkTimeout: option({
+    kind: 'duration',
+    doc: 'Timeout of one dependency check.',
+    default: 5000,
+    min: 100,
+    max: 5 * 60_000,
+  }),
+  checkCaFile: option({ kind: 'string', doc: 'PEM CA bundle trusted by https:// checks.', default: '' }),
+  tokenFile: option({
+    kind: 'string',
+    doc: 'File holding a bearer token the lease API requires; empty leaves it open.',
+    default: '',
+  }),
+  legacyApi: option({
+    kind: 'boolean',
+    doc: 'Serve the pod-startup-lock API (GET /); with --token-file it stays open without a token.',
+    default: true,
+  }),
+  releaseOnReady: option({
+    kind: 'boolean',
+    doc: 'Release a lease as soon as its holder pod is Ready, deleted or failed (needs --node-name).',
+    default: false,
+  }),
+  events: option({
+    kind: 'boolean',
+    doc: 'Record grants and releases as Kubernetes Events on the holder pod.',
+    default: false,
+  }),
+  nodeName,
+  kubeconfig,
+  stateFile: option({
+    kind: 'string',
+    doc: 'File where leases and the queue survive a restart; empty keeps them in memory only.',
+    default: '',
+  }),
+  shutdownTimeout: option({
+    kind: 'duration',
+    doc: 'Longest drain on SIGTERM before the process exits.',
+    default: 10_000,
+    min: 0,
+    max: 10 * 60_000,
+  }),
+  logLevel,
+};
+
+export type ServerConfig = ConfigOf<typeof serverSchema>;
+
+export const serverCommand: CommandSpec<typeof serverSchema> = {
+  name: 'server',
+  summary: 'Node-local lock service: init containers queue on it so start-ups run N at a time.',
+  schema: serverSchema,
+  check(config) {
+    const problems: string[] = [];
+    if (config.timeout > config.maxDuration) {
+      problems.push(
+        `--timeout: must not exceed --max-duration (${config.timeout / 1000}s > ${config.maxDuration / 1000}s)`,
+      );
+    }
+    if ((config.releaseOnReady || config.events) && config.nodeName === '' && config.releaseOnReady) {
+      problems.push('--release-on-ready: needs --node-name (or $NODE_NAME) to watch the pods on this node');
+    }
+    return problems;
+  },
+};
