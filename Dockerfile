@@ -1,0 +1,60 @@
+# startup-lock: one image for every role (server, acquire, health, run).
+# Multi-stage: production dependencies and the TypeScript build happen on a Node image with npm; the
+# runtime is distroless Node (no shell, no package manager) running as UID 65532. Nothing is written
+# at run time outside /tmp and the --state-file directory, so a read-only root filesystem works.
+#
+#   docker build -t startup-lock:dev .
+#   docker buildx build --platform linux/amd64,linux/arm64 -t REGISTRY/startup-lock:VERSION \
+#     --build-arg VERSION=VERSION --build-arg REVISION="$(git rev-parse HEAD)" --push .
+#
+# Machines without a registry build local bases (scripts/docker-base-images.sh) and pass them in:
+#   docker build --network host --build-arg BUILD_IMAGE=startup-lock/node-build:local \
+#     --build-arg RUNTIME_IMAGE=startup-lock/node-runtime:local -t startup-lock:dev .
+# (No "# syntax=" line and no RUN --mount: the file must also build with the legacy builder offline.)
+
+ARG BUILD_IMAGE=node:24-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+
+# Production dependencies only; install scripts are not needed by any runtime dependency.
+FROM ${BUILD_IMAGE} AS deps
+WORKDIR /app
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --loglevel=warn
+
+# The compiler needs the dev dependencies; none of them reaches the final image.
+FROM ${BUILD_IMAGE} AS build
+WORKDIR /app
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --loglevel=warn
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM ${RUNTIME_IMAGE}
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="startup-lock" \
+      org.opencontainers.image.description="Node-local start-up lock for Kubernetes init containers, and cluster-wide locks on Lease objects" \
+      org.opencontainers.image.source="https://github.com/startup-lock/startup-lock" \
+      org.opencontainers.image.url="https://github.com/startup-lock/startup-lock" \
+      org.opencontainers.image.documentation="https://github.com/startup-lock/startup-lock#readme" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
+# distroless keeps node at /nodejs/bin/node, node:*-slim at /usr/local/bin/node: PATH covers both,
+# so the entrypoint below works on either runtime base.
+ENV NODE_ENV=production \
+    PATH=/nodejs/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+WORKDIR /app
+# Root-owned and read-only for the process: the application cannot modify itself.
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json LICENSE ./
+COPY bin ./bin
+USER 65532:65532
+ENTRYPOINT ["node", "/app/bin/startup-lock"]
+CMD ["server"]
