@@ -70,6 +70,11 @@ export const serverSchema = {
     min: 0,
     max: 1000,
   }),
+  loadavgFile: option({
+    kind: 'string',
+    doc: 'Where --max-load reads the load average (LXCFS or tests may point elsewhere).',
+    default: '/proc/loadavg',
+  }),
   check: option({
     kind: 'check',
     doc: 'Dependency that must be up before any grant: http(s)://… (2xx) or tcp://host:port.',

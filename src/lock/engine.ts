@@ -1,0 +1,342 @@
+// The lock engine: N slots, a strict FIFO queue and leases that expire. Pure logic: time comes from an
+// injected Clock, nothing here knows about HTTP, metrics or Kubernetes. The edges call in and listen.
+import type { Clock, TimerHandle } from '../clock.js';
+import type {
+  Api,
+  DenialReason,
+  Holder,
+  Lease,
+  LeaseId,
+  LockListener,
+  QueueEntry,
+  ReleaseReason,
+  Snapshot,
+} from './types.js';
+
+export interface EngineOptions {
+  slots: number;
+  maxQueue: number;
+  /** How long a waiter keeps its place after a poll ends without a grant. */
+  queueGraceMs: number;
+  clock: Clock;
+  newId: () => string;
+  /** Why nothing may be granted right now (checks down, draining…), or null. Asked at each grant. */
+  gate?: () => DenialReason | null;
+}
+
+/** A long poll attached to a queue place. */
+export interface Poll {
+  /** The open connection is still there; a slot is never granted to a closed one. */
+  alive(): boolean;
+  granted(lease: Lease): void;
+  /** A newer poll from the same holder took this one's place; answer it without a grant. */
+  superseded(): void;
+}
+
+export type AcquireResult =
+  | { kind: 'granted'; lease: Lease }
+  | { kind: 'denied'; reason: DenialReason }
+  | { kind: 'queued'; position: number; queueLength: number };
+
+interface Waiter extends QueueEntry {
+  durationMs: number;
+  poll: Poll | null;
+  graceTimer: TimerHandle | null;
+}
+
+interface Held {
+  lease: Lease;
+  timer: TimerHandle;
+}
+
+export class LockEngine {
+  private readonly held = new Map<LeaseId, Held>();
+  private readonly byHolder = new Map<Holder, LeaseId>();
+  private readonly queue: Waiter[] = [];
+  private readonly waiting = new Map<Holder, Waiter>();
+  private readonly listeners: LockListener[] = [];
+  private slots: number;
+
+  constructor(private readonly opts: EngineOptions) {
+    this.slots = opts.slots;
+  }
+
+  listen(listener: LockListener): void {
+    this.listeners.push(listener);
+  }
+
+  get slotCount(): number {
+    return this.slots;
+  }
+
+  /** The legacy API: a slot now or nothing. It never jumps the queue. */
+  tryAcquire(holder: Holder, durationMs: number, api: Api = 'legacy'): AcquireResult {
+    const existing = this.leaseOf(holder);
+    if (existing) return { kind: 'granted', lease: existing };
+    const blocked = this.blocked();
+    if (blocked) return { kind: 'denied', reason: blocked };
+    if (this.queue.length > 0 || this.held.size >= this.slots) return { kind: 'denied', reason: 'locked' };
+    return { kind: 'granted', lease: this.grant(holder, null, durationMs, api, this.opts.clock.now()) };
+  }
+
+  /**
+   * The lease API: take a slot, or join (or rejoin) the FIFO queue. With a poll, the waiter is granted
+   * the moment its turn comes while the poll is open; call endPoll() or hangUp() when it closes.
+   */
+  acquire(holder: Holder, uid: string | null, durationMs: number, poll: Poll | null): AcquireResult {
+    const existing = this.leaseOf(holder);
+    if (existing) return { kind: 'granted', lease: existing };
+
+    let waiter = this.waiting.get(holder);
+    if (!waiter) {
+      if (this.queue.length >= this.opts.maxQueue) return { kind: 'denied', reason: 'queue_full' };
+      waiter = {
+        holder,
+        uid,
+        since: this.opts.clock.now(),
+        connected: false,
+        durationMs,
+        poll: null,
+        graceTimer: null,
+      };
+      this.queue.push(waiter);
+      this.waiting.set(holder, waiter);
+      this.emit((l) => l.queued?.(waiter!, this.queue.length));
+      this.emit((l) => l.changed?.());
+    }
+    waiter.durationMs = durationMs;
+    waiter.uid = uid ?? waiter.uid;
+    waiter.graceTimer?.cancel();
+    waiter.graceTimer = null;
+    // A newer poll from the same holder replaces an older one that is still open.
+    const older = waiter.poll;
+    waiter.poll = poll;
+    if (older && older !== poll) older.superseded();
+    waiter.connected = poll !== null;
+
+    const lease = this.pumpFor(holder);
+    if (lease) return { kind: 'granted', lease };
+    const position = this.queue.indexOf(waiter) + 1;
+    if (!poll) this.keepPlace(waiter);
+    return { kind: 'queued', position, queueLength: this.queue.length };
+  }
+
+  /** The poll ended without a grant (its wait ran out): the place is kept for the grace period. */
+  endPoll(holder: Holder, poll: Poll): void {
+    const waiter = this.waiting.get(holder);
+    if (!waiter || waiter.poll !== poll) return;
+    waiter.poll = null;
+    waiter.connected = false;
+    this.keepPlace(waiter);
+  }
+
+  /** The client hung up: it leaves the queue at once. */
+  hangUp(holder: Holder, poll: Poll): void {
+    const waiter = this.waiting.get(holder);
+    if (!waiter || waiter.poll !== poll) return;
+    this.removeWaiter(waiter, 'hung_up');
+  }
+
+  release(id: LeaseId, reason: ReleaseReason = 'released'): boolean {
+    const held = this.held.get(id);
+    if (!held) return false;
+    held.timer.cancel();
+    this.held.delete(id);
+    this.byHolder.delete(held.lease.holder);
+    const heldMs = this.opts.clock.now() - held.lease.grantedAt;
+    this.emit((l) => l.released?.(held.lease, reason, heldMs));
+    this.emit((l) => l.changed?.());
+    this.pump();
+    return true;
+  }
+
+  /** Release whatever `holder` holds, and drop it from the queue (its pod is Ready, gone or failed). */
+  releaseHolder(holder: Holder, reason: 'ready' | 'pod_gone'): boolean {
+    const waiter = this.waiting.get(holder);
+    if (waiter && reason === 'pod_gone') this.removeWaiter(waiter, 'pod_gone');
+    const id = this.byHolder.get(holder);
+    return id !== undefined && this.release(id, reason);
+  }
+
+  extend(id: LeaseId, durationMs: number): Lease | null {
+    const held = this.held.get(id);
+    if (!held) return null;
+    held.timer.cancel();
+    held.lease.expiresAt = this.opts.clock.now() + durationMs;
+    held.timer = this.expireAt(held.lease);
+    this.emit((l) => l.extended?.(held.lease));
+    this.emit((l) => l.changed?.());
+    return held.lease;
+  }
+
+  /** Change the number of slots (capacity from CPU count, or a config reload). */
+  resize(slots: number): void {
+    this.slots = slots;
+    this.pump();
+  }
+
+  /** Something the gate depends on changed (a check came up, load dropped): grant what can be. */
+  reconsider(): void {
+    this.pump();
+  }
+
+  get(id: string): Lease | undefined {
+    return this.held.get(id as LeaseId)?.lease;
+  }
+
+  leaseOf(holder: Holder): Lease | undefined {
+    const id = this.byHolder.get(holder);
+    return id === undefined ? undefined : this.held.get(id)?.lease;
+  }
+
+  leases(): Lease[] {
+    return [...this.held.values()].map((h) => h.lease).sort((a, b) => a.slot - b.slot);
+  }
+
+  waiters(): QueueEntry[] {
+    return this.queue.map(({ holder, uid, since, connected }) => ({ holder, uid, since, connected }));
+  }
+
+  position(holder: Holder): number {
+    const waiter = this.waiting.get(holder);
+    return waiter ? this.queue.indexOf(waiter) + 1 : 0;
+  }
+
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  get activeCount(): number {
+    return this.held.size;
+  }
+
+  snapshot(): Snapshot {
+    return {
+      version: 1,
+      savedAt: this.opts.clock.now(),
+      leases: this.leases().map((l) => ({ ...l })),
+      queue: this.queue.map(({ holder, uid, since }) => ({ holder, uid, since })),
+    };
+  }
+
+  /**
+   * Rebuild leases and queue order after a restart. Leases already past their expiry are dropped; the
+   * queue comes back between polls, so each waiter has a grace period to poll again.
+   */
+  restore(snapshot: Snapshot): { leases: number; queued: number } {
+    const now = this.opts.clock.now();
+    let leases = 0;
+    for (const saved of snapshot.leases) {
+      if (saved.expiresAt <= now || this.byHolder.has(saved.holder) || this.held.has(saved.id)) continue;
+      const lease: Lease = { ...saved };
+      this.held.set(lease.id, { lease, timer: this.expireAt(lease) });
+      this.byHolder.set(lease.holder, lease.id);
+      leases++;
+    }
+    for (const saved of snapshot.queue) {
+      if (this.waiting.has(saved.holder) || this.byHolder.has(saved.holder)) continue;
+      const waiter: Waiter = { ...saved, connected: false, durationMs: 0, poll: null, graceTimer: null };
+      this.queue.push(waiter);
+      this.waiting.set(waiter.holder, waiter);
+      this.keepPlace(waiter);
+    }
+    this.emit((l) => l.changed?.());
+    return { leases, queued: this.queue.length };
+  }
+
+  /** Stop every timer; leases stay as they are (the state file keeps them across a restart). */
+  close(): void {
+    for (const held of this.held.values()) held.timer.cancel();
+    for (const waiter of this.queue) waiter.graceTimer?.cancel();
+  }
+
+  /** Release every lease, e.g. on shutdown without a state file. */
+  releaseAll(reason: ReleaseReason): void {
+    for (const id of [...this.held.keys()]) this.release(id, reason);
+  }
+
+  private blocked(): DenialReason | null {
+    return this.opts.gate?.() ?? null;
+  }
+
+  /** Grant free slots to the head of the queue, in order, while the gate is open. */
+  private pump(): void {
+    this.pumpFor(null);
+  }
+
+  private pumpFor(target: Holder | null): Lease | null {
+    let result: Lease | null = null;
+    while (this.held.size < this.slots && this.queue.length > 0 && this.blocked() === null) {
+      const head = this.queue[0] as Waiter;
+      if (head.poll && !head.poll.alive()) {
+        this.removeWaiter(head, 'hung_up', false);
+        continue;
+      }
+      // A head between two polls keeps the freed slot reserved until it polls again or its grace ends.
+      // (The target's own request, even without a poll, may take the slot it is first in line for.)
+      if (!head.poll && head.holder !== target) break;
+      this.queue.shift();
+      this.waiting.delete(head.holder);
+      head.graceTimer?.cancel();
+      const lease = this.grant(head.holder, head.uid, head.durationMs, 'v1', head.since);
+      if (head.holder === target) result = lease;
+      else head.poll?.granted(lease);
+    }
+    return result;
+  }
+
+  private grant(holder: Holder, uid: string | null, durationMs: number, api: Api, since: number): Lease {
+    const now = this.opts.clock.now();
+    const lease: Lease = {
+      id: this.opts.newId() as LeaseId,
+      holder,
+      uid,
+      slot: this.freeSlot(),
+      api,
+      grantedAt: now,
+      expiresAt: now + durationMs,
+    };
+    this.held.set(lease.id, { lease, timer: this.expireAt(lease) });
+    this.byHolder.set(holder, lease.id);
+    this.emit((l) => l.granted?.(lease, now - since));
+    this.emit((l) => l.changed?.());
+    return lease;
+  }
+
+  private freeSlot(): number {
+    const used = new Set([...this.held.values()].map((h) => h.lease.slot));
+    let slot = 0;
+    while (used.has(slot)) slot++;
+    return slot;
+  }
+
+  private expireAt(lease: Lease): TimerHandle {
+    return this.opts.clock.setTimer(lease.expiresAt - this.opts.clock.now(), () => {
+      if (this.held.get(lease.id)?.lease === lease) this.release(lease.id, 'expired');
+    });
+  }
+
+  private keepPlace(waiter: Waiter): void {
+    waiter.graceTimer?.cancel();
+    waiter.graceTimer = this.opts.clock.setTimer(this.opts.queueGraceMs, () => {
+      if (this.waiting.get(waiter.holder) === waiter && !waiter.poll)
+        this.removeWaiter(waiter, 'grace_expired');
+    });
+  }
+
+  private removeWaiter(waiter: Waiter, why: 'hung_up' | 'grace_expired' | 'pod_gone', pump = true): void {
+    const i = this.queue.indexOf(waiter);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    this.waiting.delete(waiter.holder);
+    waiter.graceTimer?.cancel();
+    waiter.poll = null;
+    this.emit((l) => l.left?.(waiter, why));
+    this.emit((l) => l.changed?.());
+    if (pump) this.pump();
+  }
+
+  private emit(fn: (l: LockListener) => void): void {
+    for (const listener of this.listeners) fn(listener);
+  }
+}

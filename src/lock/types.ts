@@ -1,0 +1,56 @@
+// The vocabulary of the lock: who holds what, who waits, and why a request was turned away.
+
+declare const leaseIdBrand: unique symbol;
+/** Opaque, unguessable id of one grant. */
+export type LeaseId = string & { readonly [leaseIdBrand]: true };
+
+/** Who asks: `namespace/pod` for the lease API, an anonymous per-request name for the legacy API. */
+export type Holder = string;
+
+export type Api = 'legacy' | 'v1';
+
+export interface Lease {
+  id: LeaseId;
+  holder: Holder;
+  /** Pod UID when the client sent one, for Kubernetes Events. */
+  uid: string | null;
+  slot: number;
+  api: Api;
+  /** Epoch milliseconds. */
+  grantedAt: number;
+  expiresAt: number;
+}
+
+export type DenialReason =
+  'locked' | 'checks_failing' | 'not_ready' | 'draining' | 'load' | 'queue_full' | 'timeout';
+
+export type ReleaseReason = 'released' | 'expired' | 'ready' | 'pod_gone' | 'shutdown';
+
+export interface QueueEntry {
+  holder: Holder;
+  uid: string | null;
+  /** Epoch ms when the holder first joined; kept across polls. */
+  since: number;
+  /** A long poll is open right now (only such waiters are granted). */
+  connected: boolean;
+}
+
+/** Everything needed to rebuild the lock after a restart. */
+export interface Snapshot {
+  version: 1;
+  savedAt: number;
+  leases: Lease[];
+  queue: { holder: Holder; uid: string | null; since: number }[];
+}
+
+/** What the engine tells the edges (metrics, logs, state file, Kubernetes Events). */
+export interface LockListener {
+  granted?(lease: Lease, waitedMs: number): void;
+  released?(lease: Lease, reason: ReleaseReason, heldMs: number): void;
+  extended?(lease: Lease): void;
+  queued?(entry: QueueEntry, position: number): void;
+  /** A waiter left the queue without a grant (hung up, grace over, pod gone). */
+  left?(entry: QueueEntry, why: 'hung_up' | 'grace_expired' | 'pod_gone'): void;
+  /** Anything in leases or queue order changed (the state file listens). */
+  changed?(): void;
+}

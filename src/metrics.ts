@@ -1,0 +1,94 @@
+// Every metric the product exports, defined in one place (prom-client, one registry, names prefixed
+// startup_lock_). The engine never touches these: the server's edges observe what it reports.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface LockGaugesSource {
+  slotCount: number;
+  activeCount: number;
+  queueLength: number;
+}
+
+const WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800];
+const HOLD_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
+const CHECK_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function createMetrics(lock: LockGaugesSource) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  // Gauges read the engine at scrape time, so the grant path does no extra work for them.
+  new Gauge({
+    name: 'startup_lock_slots',
+    help: 'Slots: how many start-ups may hold a lease at once.',
+    registers,
+    collect() {
+      this.set(lock.slotCount);
+    },
+  });
+  new Gauge({
+    name: 'startup_lock_leases_active',
+    help: 'Leases held right now.',
+    registers,
+    collect() {
+      this.set(lock.activeCount);
+    },
+  });
+  new Gauge({
+    name: 'startup_lock_queue_length',
+    help: 'Holders waiting in the queue right now (including those between two polls).',
+    registers,
+    collect() {
+      this.set(lock.queueLength);
+    },
+  });
+
+  return {
+    registry,
+    queueWait: new Histogram({
+      name: 'startup_lock_queue_wait_seconds',
+      help: 'Time from joining the queue to being granted a lease.',
+      buckets: WAIT_BUCKETS,
+      registers,
+    }),
+    leaseHeld: new Histogram({
+      name: 'startup_lock_lease_held_seconds',
+      help: 'Time a lease was held, from grant to release or expiry.',
+      buckets: HOLD_BUCKETS,
+      registers,
+    }),
+    grants: new Counter({
+      name: 'startup_lock_lease_grants_total',
+      help: 'Leases granted, by API (legacy GET / or the v1 lease API).',
+      labelNames: ['api'] as const,
+      registers,
+    }),
+    denials: new Counter({
+      name: 'startup_lock_lease_denials_total',
+      help: 'Requests answered without a lease, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    releases: new Counter({
+      name: 'startup_lock_lease_releases_total',
+      help: 'Leases ended, by reason (released early, expired, pod ready, pod gone, shutdown).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    checkUp: new Gauge({
+      name: 'startup_lock_check_up',
+      help: 'Whether a dependency check is up (1) or down (0).',
+      labelNames: ['check'] as const,
+      registers,
+    }),
+    checkDuration: new Histogram({
+      name: 'startup_lock_check_duration_seconds',
+      help: 'Duration of one dependency check probe.',
+      labelNames: ['check'] as const,
+      buckets: CHECK_BUCKETS,
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

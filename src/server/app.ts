@@ -1,0 +1,247 @@
+// The HTTP edge of the lock: the legacy pod-startup-lock API, the /v1 lease API with long polls,
+// status, health and metrics. Requests are parsed here and handed to the engine; nothing here decides
+// who gets a slot.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import express, { type Request, type Response } from 'express';
+import type { LockEngine, Poll } from '../lock/engine.js';
+import type { DenialReason, Lease } from '../lock/types.js';
+import type { Metrics } from '../metrics.js';
+import { BadRequest, holderOf, uidOf, waitSeconds, wholeSeconds } from './requests.js';
+
+export interface Lifecycle {
+  ready: boolean;
+  draining: boolean;
+}
+
+export interface AppOptions {
+  engine: LockEngine;
+  metrics: Metrics;
+  life: Lifecycle;
+  /** Why grants are held back right now (not ready, draining, checks, load), or null. */
+  gate: () => DenialReason | null;
+  status: () => object;
+  defaultDurationMs: number;
+  maxDurationMs: number;
+  maxWaitMs: number;
+  legacyApi: boolean;
+  token: string | null;
+}
+
+export interface LockApp {
+  listener: RequestListener;
+  /** Answer every open long poll with 423 `draining` (shutdown). */
+  answerAllPolls(): void;
+  openPolls(): number;
+}
+
+const RETRY_AFTER: Partial<Record<DenialReason, string>> = { draining: '2', queue_full: '5', load: '5' };
+
+export function createApp(opts: AppOptions): LockApp {
+  const { engine, metrics } = opts;
+  const polls = new Set<() => void>();
+  let legacySeq = 0;
+
+  const deny = (reason: DenialReason) => metrics.denials.inc({ reason });
+
+  // The legacy path is what every waiting pod of an old client hits once a second; it skips express.
+  function legacy(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    let durationMs: number;
+    try {
+      const raw = q < 0 ? null : new URLSearchParams(url.slice(q + 1)).get('duration');
+      durationMs = wholeSeconds(raw, 'duration', opts.maxDurationMs, opts.defaultDurationMs);
+    } catch (err) {
+      text(res, 400, `${(err as Error).message}\n`);
+      return;
+    }
+    const holder = `legacy:${req.socket.remoteAddress ?? '?'}#${++legacySeq}`;
+    const result = engine.tryAcquire(holder, durationMs);
+    if (result.kind === 'granted') {
+      text(res, 200, 'Lock acquired');
+    } else {
+      deny(result.kind === 'denied' ? result.reason : 'locked');
+      text(res, 423, 'Locked');
+    }
+  }
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok\n');
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = opts.life.ready && !opts.life.draining;
+    res
+      .status(ready ? 200 : 503)
+      .type('text/plain')
+      .send(ready ? 'ready\n' : opts.life.draining ? 'draining\n' : 'starting\n');
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  const v1 = express.Router();
+  v1.use((req, res, next) => {
+    if (opts.token === null || bearerMatches(req.headers.authorization, opts.token)) return next();
+    res.setHeader('WWW-Authenticate', 'Bearer realm="startup-lock"');
+    res.status(401).json({ error: 'a valid bearer token is required (Authorization: Bearer <token>)' });
+  });
+
+  v1.get('/status', (_req, res) => {
+    res.json(opts.status());
+  });
+
+  v1.post('/leases', (req, res) => {
+    const params = new URLSearchParams(req.url.slice(req.url.indexOf('?') + 1 || req.url.length));
+    let holder: string, uid: string | null, durationMs: number, waitMs: number;
+    try {
+      holder = holderOf(params.get('holder'));
+      uid = uidOf(params.get('uid'));
+      durationMs = wholeSeconds(
+        params.get('duration'),
+        'duration',
+        opts.maxDurationMs,
+        opts.defaultDurationMs,
+      );
+      waitMs = waitSeconds(params.get('wait'), opts.maxWaitMs);
+    } catch (err) {
+      if (!(err instanceof BadRequest)) throw err;
+      res.status(400).json({ error: err.message });
+      return;
+    }
+    if (opts.life.draining) {
+      deny('draining');
+      refuse(res, 423, 'draining', engine.position(holder), engine.queueLength);
+      return;
+    }
+
+    let answered = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = () => {
+      answered = true;
+      clearTimeout(timer);
+      polls.delete(drain);
+    };
+    const notGranted = (reason: DenialReason) => {
+      if (answered) return;
+      finish();
+      engine.endPoll(holder, poll);
+      deny(reason);
+      refuse(res, 423, reason, engine.position(holder), engine.queueLength);
+    };
+    const drain = () => notGranted('draining');
+    const poll: Poll = {
+      alive: () => !answered && !res.writableEnded && !req.socket.destroyed,
+      granted: (lease) => {
+        if (answered) return;
+        finish();
+        res.json(leaseJson(lease));
+      },
+      superseded: () => notGranted(opts.gate() ?? 'locked'),
+    };
+
+    const result = engine.acquire(holder, uid, durationMs, waitMs > 0 ? poll : null);
+    if (result.kind === 'granted') {
+      answered = true;
+      res.json(leaseJson(result.lease));
+      return;
+    }
+    if (result.kind === 'denied') {
+      answered = true;
+      deny(result.reason);
+      refuse(res, result.reason === 'queue_full' ? 429 : 423, result.reason, 0, engine.queueLength);
+      return;
+    }
+    if (waitMs === 0) {
+      answered = true;
+      const reason = opts.gate() ?? 'locked';
+      deny(reason);
+      refuse(res, 423, reason, result.position, result.queueLength);
+      return;
+    }
+    polls.add(drain);
+    timer = setTimeout(() => notGranted(opts.gate() ?? 'timeout'), waitMs);
+    res.on('close', () => {
+      if (answered) return;
+      finish();
+      engine.hangUp(holder, poll);
+    });
+  });
+
+  v1.put('/leases/:id', (req, res) => {
+    let durationMs: number;
+    try {
+      const raw = typeof req.query.duration === 'string' ? req.query.duration : null;
+      durationMs = wholeSeconds(raw, 'duration', opts.maxDurationMs, opts.defaultDurationMs);
+    } catch (err) {
+      res.status(400).json({ error: (err as Error).message });
+      return;
+    }
+    const lease = engine.extend(req.params.id as Lease['id'], durationMs);
+    if (!lease) res.status(404).json({ error: 'no such lease (released or expired)' });
+    else res.json(leaseJson(lease));
+  });
+
+  v1.delete('/leases/:id', (req, res) => {
+    if (engine.release(req.params.id as Lease['id'], 'released')) res.status(204).end();
+    else res.status(404).json({ error: 'no such lease (released or expired)' });
+  });
+
+  v1.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  app.use('/v1', v1);
+  app.use((_req: Request, res: Response) => {
+    res.status(404).type('text/plain').send('Not found\n');
+  });
+
+  const listener: RequestListener = (req, res) => {
+    if (opts.legacyApi && req.method === 'GET' && (req.url === '/' || req.url?.startsWith('/?'))) {
+      legacy(req, res);
+      return;
+    }
+    app(req, res);
+  };
+
+  return {
+    listener,
+    answerAllPolls() {
+      for (const answer of [...polls]) answer();
+    },
+    openPolls: () => polls.size,
+  };
+}
+
+export function leaseJson(lease: Lease) {
+  return {
+    id: lease.id,
+    holder: lease.holder,
+    slot: lease.slot,
+    grantedAt: new Date(lease.grantedAt).toISOString(),
+    expiresAt: new Date(lease.expiresAt).toISOString(),
+  };
+}
+
+function refuse(res: Response, status: number, reason: DenialReason, position: number, queueLength: number) {
+  res.setHeader('Retry-After', RETRY_AFTER[reason] ?? '1');
+  res.status(status).json({ position, queueLength, reason });
+}
+
+function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!m) return false;
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest((m[1] as string).trim()), digest(token));
+}

@@ -1,0 +1,42 @@
+// Parsing and checking request parameters at the edge: bad input gets a one-line reason (400) and
+// changes nothing. Seconds at the edge, milliseconds inside.
+
+export class BadRequest extends Error {}
+
+export function wholeSeconds(raw: string | null, name: string, maxMs: number, fallbackMs: number): number {
+  if (raw === null) return fallbackMs;
+  const max = Math.floor(maxMs / 1000);
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
+    throw new BadRequest(`${name} must be a whole number of seconds from 1 to ${max}, got "${clip(raw)}"`);
+  }
+  return Number(raw) * 1000;
+}
+
+export function waitSeconds(raw: string | null, maxMs: number): number {
+  if (raw === null) return 0;
+  const max = maxMs / 1000;
+  if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) > max) {
+    throw new BadRequest(`wait must be a number of seconds from 0 to ${max}, got "${clip(raw)}"`);
+  }
+  return Math.round(Number(raw) * 1000);
+}
+
+const HOLDER = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,318}$/;
+
+export function holderOf(raw: string | null): string {
+  if (raw === null || raw === '') throw new BadRequest('holder is required, as namespace/pod');
+  if (!HOLDER.test(raw)) {
+    throw new BadRequest(`holder must be namespace/pod (letters, digits, . _ : / -), got "${clip(raw)}"`);
+  }
+  return raw;
+}
+
+export function uidOf(raw: string | null): string | null {
+  if (raw === null || raw === '') return null;
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(raw)) throw new BadRequest(`uid must be a pod UID, got "${clip(raw)}"`);
+  return raw;
+}
+
+function clip(raw: string): string {
+  return raw.length > 40 ? `${raw.slice(0, 40)}…` : raw;
+}

@@ -1,0 +1,181 @@
+// Assembles the lock service: engine, HTTP edge, metrics, logs, state file, dependency checks and load
+// limit; starts them in order and stops them in reverse. main.ts adds signals around it.
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { systemClock, type Clock } from '../clock.js';
+import type { DependencyGate } from '../checks/types.js';
+import type { ServerConfig } from '../config/server.js';
+import { LockEngine } from '../lock/engine.js';
+import type { DenialReason, ReleaseReason } from '../lock/types.js';
+import type { Logger } from '../log.js';
+import { createMetrics } from '../metrics.js';
+import { createApp, type Lifecycle } from './app.js';
+import { LoadMonitor } from './load.js';
+import { StateFile } from './state-file.js';
+import { statusOf } from './status.js';
+
+export interface RunningServer {
+  port: number;
+  engine: LockEngine;
+  /** Drain and stop: readiness 503, polls answered, in-flight finished, then everything closed. */
+  shutdown(): Promise<void>;
+}
+
+export interface ServerDeps {
+  clock?: Clock;
+  /** Dependency checks; none when the config names no --check. */
+  checks?: DependencyGate;
+}
+
+const noChecks: DependencyGate = {
+  allUp: () => true,
+  states: () => [],
+  start: () => undefined,
+  close: async () => undefined,
+};
+
+export async function startServer(
+  config: ServerConfig,
+  log: Logger,
+  deps: ServerDeps = {},
+): Promise<RunningServer> {
+  const clock = deps.clock ?? systemClock;
+  const life: Lifecycle = { ready: false, draining: false };
+  const cores = availableParallelism();
+  const slots = config.locksPerCore > 0 ? Math.max(1, Math.floor(cores * config.locksPerCore)) : config.locks;
+  // DependencyGate: the dependency checks are wired here (src/checks).
+  const checks = deps.checks ?? noChecks;
+  let load: LoadMonitor | null = null;
+
+  const gate = (): DenialReason | null => {
+    if (!life.ready) return 'not_ready';
+    if (life.draining) return 'draining';
+    if (!checks.allUp()) return 'checks_failing';
+    if (load?.tooHigh()) return 'load';
+    return null;
+  };
+
+  const engine = new LockEngine({
+    slots,
+    maxQueue: config.maxQueue,
+    queueGraceMs: config.queueGrace,
+    clock,
+    newId: randomUUID,
+    gate,
+  });
+  load = new LoadMonitor(config.maxLoad, cores, () => engine.reconsider(), config.loadavgFile);
+  const metrics = createMetrics(engine);
+  for (const api of ['legacy', 'v1']) metrics.grants.inc({ api }, 0);
+  for (const reason of [
+    'locked',
+    'checks_failing',
+    'not_ready',
+    'draining',
+    'load',
+    'queue_full',
+    'timeout',
+  ]) {
+    metrics.denials.inc({ reason }, 0);
+  }
+  const releaseReasons: ReleaseReason[] = ['released', 'expired', 'ready', 'pod_gone', 'shutdown'];
+  for (const reason of releaseReasons) metrics.releases.inc({ reason }, 0);
+
+  engine.listen({
+    granted(lease, waitedMs) {
+      metrics.grants.inc({ api: lease.api });
+      if (lease.api === 'v1') metrics.queueWait.observe(waitedMs / 1000);
+      log.info({ holder: lease.holder, lease: lease.id, slot: lease.slot, waitedMs }, 'lease granted');
+    },
+    released(lease, reason, heldMs) {
+      metrics.releases.inc({ reason });
+      metrics.leaseHeld.observe(heldMs / 1000);
+      log.info({ holder: lease.holder, lease: lease.id, slot: lease.slot, reason, heldMs }, 'lease released');
+    },
+    queued(entry, position) {
+      log.info({ holder: entry.holder, position }, 'holder queued');
+    },
+    left(entry, why) {
+      log.info({ holder: entry.holder, why }, 'holder left the queue');
+    },
+  });
+
+  let state: StateFile | null = null;
+  if (config.stateFile !== '') {
+    state = new StateFile(config.stateFile, () => engine.snapshot(), log);
+    const saved = await state.load();
+    if (saved) {
+      const restored = engine.restore(saved);
+      log.info({ ...restored, path: config.stateFile }, 'state restored');
+    }
+    engine.listen({ changed: () => state?.markDirty() });
+  }
+
+  const token = config.tokenFile === '' ? null : (await readFile(config.tokenFile, 'utf8')).trim();
+  if (token === '') throw new Error(`--token-file ${config.tokenFile} is empty`);
+
+  const app = createApp({
+    engine,
+    metrics,
+    life,
+    gate,
+    status: () => statusOf(engine, life, checks, load, clock.now()),
+    defaultDurationMs: config.timeout,
+    maxDurationMs: config.maxDuration,
+    maxWaitMs: config.maxWait,
+    legacyApi: config.legacyApi,
+    token,
+  });
+
+  const http: Server = createServer({ keepAliveTimeout: 65_000 }, app.listener);
+  // Long polls outlive the default request timeout; bound them by max-wait plus a margin instead.
+  http.requestTimeout = config.maxWait + 30_000;
+  http.headersTimeout = 20_000;
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(config.port, config.host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+
+  checks.start();
+  await load.start();
+  life.ready = true;
+  engine.reconsider();
+  log.info(
+    { host: config.host, port, slots, checks: config.check.length, stateFile: config.stateFile || null },
+    'startup-lock server ready',
+  );
+
+  let stopping: Promise<void> | null = null;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      life.draining = true;
+      log.info({ openPolls: app.openPolls(), timeoutMs: config.shutdownTimeout }, 'draining');
+      app.answerAllPolls();
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeIdleConnections();
+      const deadline = new Promise<'timeout'>((resolve) =>
+        setTimeout(() => resolve('timeout'), config.shutdownTimeout).unref(),
+      );
+      if ((await Promise.race([closed, deadline])) === 'timeout') {
+        log.warn('shutdown timeout reached, closing remaining connections');
+        http.closeAllConnections();
+      }
+      await checks.close();
+      load?.stop();
+      if (state) {
+        await state.flush();
+      } else {
+        engine.releaseAll('shutdown');
+      }
+      engine.close();
+      log.info('stopped');
+    })());
+
+  return { port, engine, shutdown };
+}
