@@ -120,7 +120,7 @@ export function createApp(opts: AppOptions): LockApp {
     }
 
     let answered = false;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: NodeJS.Timeout | undefined = undefined;
     const finish = () => {
       answered = true;
       clearTimeout(timer);
