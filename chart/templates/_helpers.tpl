@@ -1,0 +1,157 @@
+{{/* Names, labels, image and the derived settings every template shares. */}}
+
+{{- define "startup-lock.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "startup-lock.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "startup-lock.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "startup-lock.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "startup-lock.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "startup-lock.labels" -}}
+helm.sh/chart: {{ include "startup-lock.chart" . }}
+{{ include "startup-lock.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "startup-lock.imageTag" . | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: startup-lock
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "startup-lock.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "startup-lock.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "startup-lock.imageTag" -}}
+{{- toString (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* repository:tag, or repository:tag@digest when a digest pins it. */}}
+{{- define "startup-lock.image" -}}
+{{- $ref := printf "%s:%s" .Values.image.repository (include "startup-lock.imageTag" .) }}
+{{- if .Values.image.digest }}
+{{- $ref = printf "%s@%s" $ref .Values.image.digest }}
+{{- end }}
+{{- $ref }}
+{{- end }}
+
+{{- define "startup-lock.helperImage" -}}
+{{- printf "%s:%s" .Values.helperImage.repository (toString .Values.helperImage.tag) }}
+{{- end }}
+
+{{/* The port the node's clients use: hostPort when set, else the server's port. */}}
+{{- define "startup-lock.nodePort" -}}
+{{- if and (not .Values.hostNetwork) .Values.hostPort }}
+{{- .Values.hostPort }}
+{{- else }}
+{{- .Values.port }}
+{{- end }}
+{{- end }}
+
+{{/* A duration ("15", "15s", "2m", "500ms", "1h") as whole seconds, rounded up. */}}
+{{- define "startup-lock.durationSeconds" -}}
+{{- $d := toString . }}
+{{- $digits := regexFind "^[0-9]+" $d }}
+{{- $n := atoi $digits }}
+{{- $unit := trimPrefix $digits $d }}
+{{- if eq $unit "ms" }}
+{{- div (add $n 999) 1000 }}
+{{- else if eq $unit "m" }}
+{{- mul $n 60 }}
+{{- else if eq $unit "h" }}
+{{- mul $n 3600 }}
+{{- else }}
+{{- $n }}
+{{- end }}
+{{- end }}
+
+{{/* Longer than the preStop sleep plus the server's drain, so the kubelet never kills a draining server. */}}
+{{- define "startup-lock.terminationGracePeriodSeconds" -}}
+{{- $minimum := add (int .Values.preStop.sleepSeconds) (include "startup-lock.durationSeconds" .Values.shutdownTimeout | int) 1 }}
+{{- $given := int .Values.terminationGracePeriodSeconds }}
+{{- if eq $given 0 }}
+{{- add $minimum 4 }}
+{{- else if lt $given $minimum }}
+{{- fail (printf "terminationGracePeriodSeconds: %d is too short; it must exceed preStop.sleepSeconds + shutdownTimeout (at least %d), or the kubelet kills the server while it drains" $given $minimum) }}
+{{- else }}
+{{- $given }}
+{{- end }}
+{{- end }}
+
+{{/* Non-empty when some feature talks to the Kubernetes API (token mounted, RBAC rendered). */}}
+{{- define "startup-lock.needsApi" -}}
+{{- if or .Values.releaseOnReady .Values.events .Values.k8sHealth.enabled }}true{{ end }}
+{{- end }}
+
+{{/* The ClusterRole's rules: read-only except creating events, each rule only when a feature needs it. */}}
+{{- define "startup-lock.rbacRules" -}}
+{{- if or .Values.releaseOnReady .Values.k8sHealth.enabled }}
+# releaseOnReady watches the pods on its node; k8sHealth reads this node's DaemonSet pods.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+{{- if .Values.k8sHealth.enabled }}
+# k8sHealth: which DaemonSets belong on this node (selectors, affinity, taints).
+- apiGroups: ["apps"]
+  resources: ["daemonsets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+{{- if .Values.events }}
+# events: grant and release Events on the holder pods, in their namespaces.
+- apiGroups: ["", "events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+{{- end }}
+
+{{/* The checks the server runs: the user's plus the k8s-health sidecar. */}}
+{{- define "startup-lock.checks" -}}
+{{- $checks := list }}
+{{- range .Values.checks }}
+{{- $checks = append $checks . }}
+{{- end }}
+{{- if .Values.k8sHealth.enabled }}
+{{- $checks = append $checks (printf "http://127.0.0.1:%d/" (int .Values.k8sHealth.port)) }}
+{{- end }}
+{{- toYaml $checks }}
+{{- end }}
+
+{{/* Settings for the startup-lock-client library, matching this release: used by NOTES.txt. */}}
+{{- define "startup-lock.clientValues" -}}
+{{- $image := dict "repository" .Values.image.repository "tag" (include "startup-lock.imageTag" .) "pullPolicy" .Values.image.pullPolicy }}
+{{- if .Values.image.digest }}
+{{- $_ := set $image "digest" .Values.image.digest }}
+{{- end }}
+{{- $client := dict "enabled" true "image" $image "port" (include "startup-lock.nodePort" . | int) }}
+{{- if .Values.tokenSecret }}
+{{- $_ := set $client "tokenSecret" .Values.tokenSecret }}
+{{- end }}
+{{- toYaml (dict "Values" (dict "startupLock" $client)) }}
+{{- end }}
