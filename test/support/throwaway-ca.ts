@@ -1,0 +1,62 @@
+// A private CA and a server certificate for 127.0.0.1/localhost/::1, made with openssl in a temp dir
+// at test time, so HTTPS checks are tested against a real TLS handshake and nothing secret is committed.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface ThrowawayCa {
+  dir: string;
+  caFile: string;
+  caPem: string;
+  keyPem: string;
+  certPem: string;
+  remove(): void;
+}
+
+export function makeThrowawayCa(): ThrowawayCa {
+  const dir = mkdtempSync(join(tmpdir(), 'startup-lock-ca-'));
+  const f = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=startup-lock test CA',
+  );
+  openssl('req', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=localhost');
+  writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    f('server.pem'),
+    '-days',
+    '1',
+    '-extfile',
+    f('ext.cnf'),
+  );
+  return {
+    dir,
+    caFile: f('ca.pem'),
+    caPem: readFileSync(f('ca.pem'), 'utf8'),
+    keyPem: readFileSync(f('server.key'), 'utf8'),
+    certPem: readFileSync(f('server.pem'), 'utf8'),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
