@@ -15,6 +15,15 @@ const CHECK_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 
 export function createMetrics(lock: LockGaugesSource) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client also exports these three as gauges named *_total, which `promtool check metrics`
+  // rejects (non-counter with a _total suffix); the same values stay as nodejs_active_handles etc.
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ]) {
+    registry.removeSingleMetric(name);
+  }
   const registers = [registry];
 
   // Gauges read the engine at scrape time, so the grant path does no extra work for them.
