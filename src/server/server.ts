@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { systemClock, type Clock } from '../clock.js';
+import { createCheckScheduler } from '../checks/create.js';
 import type { DependencyGate } from '../checks/types.js';
 import type { ServerConfig } from '../config/server.js';
 import { LockEngine } from '../lock/engine.js';
@@ -46,8 +47,21 @@ export async function startServer(
   const life: Lifecycle = { ready: false, draining: false };
   const cores = availableParallelism();
   const slots = config.locksPerCore > 0 ? Math.max(1, Math.floor(cores * config.locksPerCore)) : config.locks;
-  // DependencyGate: the dependency checks are wired here (src/checks).
-  const checks = deps.checks ?? noChecks;
+  // DependencyGate: the dependency checks are wired here (src/checks). The observer runs only after
+  // start(), once metrics and engine below exist: probes feed metrics, a change logs once and re-pumps.
+  const checks =
+    deps.checks ??
+    (config.check.length === 0
+      ? noChecks
+      : createCheckScheduler(config, clock, {
+          onProbe: (check, _up, ms) => metrics.checkDuration.observe({ check }, ms / 1000),
+          onChange: (s) => {
+            metrics.checkUp.set({ check: s.target }, s.up ? 1 : 0);
+            if (s.up) log.info({ check: s.target }, 'dependency check up');
+            else log.warn({ check: s.target, reason: s.lastError }, 'dependency check down');
+            engine.reconsider();
+          },
+        }));
   let load: LoadMonitor | null = null;
 
   const gate = (): DenialReason | null => {
