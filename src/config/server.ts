@@ -155,7 +155,7 @@ export const serverCommand: CommandSpec<typeof serverSchema> = {
         `--timeout: must not exceed --max-duration (${config.timeout / 1000}s > ${config.maxDuration / 1000}s)`,
       );
     }
-    if ((config.releaseOnReady || config.events) && config.nodeName === '' && config.releaseOnReady) {
+    if (config.releaseOnReady && config.nodeName === '') {
       problems.push('--release-on-ready: needs --node-name (or $NODE_NAME) to watch the pods on this node');
     }
     return problems;

@@ -1,0 +1,155 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { parseCheckUrl, parseDuration } from '../../src/config/formats.js';
+import { ConfigError, HelpRequested, loadConfig } from '../../src/config/load.js';
+import { serverCommand } from '../../src/config/server.js';
+
+function problems(argv: string[], env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    loadConfig(serverCommand, argv, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  describe('durations', () => {
+    it('reads plain seconds and units into milliseconds', () => {
+      const ms = ['15', '15s', '2m', '500ms', '1h', '1.5'].map((raw) => parseDuration(raw));
+      expect(ms.map((r) => (r.ok ? r.value : null))).to.deep.equal([
+        15_000, 15_000, 120_000, 500, 3_600_000, 1500,
+      ]);
+    });
+    it('rejects negative, empty and unknown units', () => {
+      for (const raw of ['-1', '', '5d', 's', '1 0s', 'abc'])
+        expect(parseDuration(raw).ok, raw).to.equal(false);
+    });
+  });
+
+  describe('check URLs', () => {
+    it('accepts http, https and tcp with a port, IPv6 in brackets', () => {
+      for (const raw of [
+        'http://a:9999/',
+        'https://es.local:9200/health',
+        'tcp://db:5432',
+        'tcp://[::1]:5432',
+      ]) {
+        expect(parseCheckUrl(raw).ok, raw).to.equal(true);
+      }
+    });
+    it('rejects other schemes, tcp without a port, and garbage', () => {
+      for (const raw of ['ftp://x', 'tcp://db', 'tcp://db:5432/path', 'db:5432', 'http://']) {
+        expect(parseCheckUrl(raw).ok, raw).to.equal(false);
+      }
+    });
+  });
+
+  it('keeps the defaults of pod-startup-lock', () => {
+    const { config } = loadConfig(serverCommand, [], {});
+    expect(config).to.include({
+      host: '0.0.0.0',
+      port: 8888,
+      locks: 1,
+      timeout: 10_000,
+      failHc: 10_000,
+      passHc: 60_000,
+    });
+    expect(config.check).to.deep.equal([]);
+  });
+
+  it('takes the original flags, Go-style single dashes and repeated --check', () => {
+    const { config } = loadConfig(
+      serverCommand,
+      [
+        '-port',
+        '9000',
+        '--locks=2',
+        '--check',
+        'tcp://a:1',
+        '--check',
+        'http://b/',
+        '--failHc',
+        '3',
+        '--passHc=2m',
+      ],
+      {},
+    );
+    expect(config).to.include({ port: 9000, locks: 2, failHc: 3000, passHc: 120_000 });
+    expect(config.check).to.deep.equal(['tcp://a:1', 'http://b/']);
+  });
+
+  it('applies flag > env > file > default', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sl-config-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'port: 7000\nlocks: 3\ntimeout: 20s\nmaxQueue: 50\n');
+    const { config } = loadConfig(serverCommand, ['--config', file, '--port', '7100'], {
+      STARTUP_LOCK_PORT: '7200',
+      STARTUP_LOCK_LOCKS: '4',
+    });
+    expect(config).to.include({ port: 7100, locks: 4, timeout: 20_000, maxQueue: 50 });
+  });
+
+  it('reads booleans as --flag, --flag=false and --no-flag', () => {
+    expect(loadConfig(serverCommand, ['--no-legacy-api'], {}).config.legacyApi).to.equal(false);
+    expect(loadConfig(serverCommand, ['--legacy-api=false'], {}).config.legacyApi).to.equal(false);
+    expect(loadConfig(serverCommand, ['--events'], {}).config.events).to.equal(true);
+  });
+
+  it('names the option, the value and what is allowed for every problem at once', () => {
+    expect(
+      problems(['--port', 'abc', '--locks', '0', '--check', 'ftp://x', '--timeout', '-3']),
+    ).to.deep.equal([
+      '--port: "abc" is not allowed: expected a whole number from 0 to 65535',
+      '--locks: "0" is not allowed: expected a whole number from 1 to 1000',
+      '--timeout: "-3" is not allowed: expected a duration: seconds (15) or with a unit (500ms, 15s, 2m, 1h) from 1s to 1h',
+      '--check: "ftp://x" is not allowed: expected an http://, https:// or tcp://host:port URL',
+    ]);
+  });
+
+  it('says where a bad value came from', () => {
+    expect(problems([], { STARTUP_LOCK_MAX_QUEUE: 'lots' })).to.deep.equal([
+      '--max-queue: "lots" (from $STARTUP_LOCK_MAX_QUEUE) is not allowed: expected a whole number from 1 to 100000',
+    ]);
+  });
+
+  it('rejects unknown flags, unknown file keys and stray arguments', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sl-config-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ prot: 1 }));
+    expect(problems(['--bogus', '--config', file, 'extra'])).to.deep.equal([
+      '--bogus: unknown option for server (see --help)',
+      'unexpected argument "extra": server takes only options (see --help)',
+      `${file}: unknown option "prot" for server`,
+    ]);
+  });
+
+  it('rejects a timeout above max-duration and release-on-ready without a node name', () => {
+    expect(problems(['--timeout', '700', '--max-duration', '600'])).to.deep.equal([
+      '--timeout: must not exceed --max-duration (700s > 600s)',
+    ]);
+    expect(problems(['--release-on-ready'])).to.deep.equal([
+      '--release-on-ready: needs --node-name (or $NODE_NAME) to watch the pods on this node',
+    ]);
+  });
+
+  it('prints every option with its default and environment variable for --help', () => {
+    try {
+      loadConfig(serverCommand, ['--help'], {});
+      expect.fail('expected help');
+    } catch (err) {
+      expect(err).to.be.instanceOf(HelpRequested);
+      const text = (err as HelpRequested).text;
+      for (const key of Object.keys(serverCommand.schema)) {
+        const flag =
+          key === 'failHc' || key === 'passHc' ? key : key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+        expect(text).to.include(`--${flag}`);
+      }
+      expect(text).to.include('default: 8888; env: $STARTUP_LOCK_PORT');
+      expect(text).to.include('env: $STARTUP_LOCK_NODE_NAME, $NODE_NAME');
+    }
+  });
+});

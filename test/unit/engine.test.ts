@@ -1,0 +1,258 @@
+import { expect } from 'chai';
+import { LockEngine, type Poll } from '../../src/lock/engine.js';
+import type { DenialReason, Lease, ReleaseReason } from '../../src/lock/types.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+function setup(
+  opts: { slots?: number; maxQueue?: number; graceMs?: number; gate?: () => DenialReason | null } = {},
+) {
+  const clock = new FakeClock();
+  let n = 0;
+  const engine = new LockEngine({
+    slots: opts.slots ?? 1,
+    maxQueue: opts.maxQueue ?? 100,
+    queueGraceMs: opts.graceMs ?? 10_000,
+    clock,
+    newId: () => `lease-${++n}`,
+    gate: opts.gate,
+  });
+  const released: [string, ReleaseReason][] = [];
+  engine.listen({ released: (l, r) => released.push([l.holder, r]) });
+  return { clock, engine, released };
+}
+
+class TestPoll implements Poll {
+  lease: Lease | null = null;
+  open = true;
+  supersededCount = 0;
+  alive() {
+    return this.open && this.lease === null;
+  }
+  granted(lease: Lease) {
+    this.lease = lease;
+  }
+  superseded() {
+    this.supersededCount++;
+  }
+}
+
+describe('lock engine', () => {
+  it('grants free slots at once and holds the next request back', () => {
+    const { engine } = setup({ slots: 2 });
+    expect(engine.tryAcquire('a', 10_000).kind).to.equal('granted');
+    expect(engine.tryAcquire('b', 10_000).kind).to.equal('granted');
+    expect(engine.tryAcquire('c', 10_000)).to.deep.equal({ kind: 'denied', reason: 'locked' });
+    expect(engine.leases().map((l) => l.slot)).to.deep.equal([0, 1]);
+  });
+
+  it('releases a lease when its duration runs out', () => {
+    const { engine, clock, released } = setup();
+    engine.tryAcquire('a', 5000);
+    clock.advance(4999);
+    expect(engine.activeCount).to.equal(1);
+    clock.advance(1);
+    expect(engine.activeCount).to.equal(0);
+    expect(released).to.deep.equal([['a', 'expired']]);
+  });
+
+  it('grants the next waiter as soon as the holder releases', () => {
+    const { engine } = setup();
+    const first = engine.acquire('ns/a', null, 10_000, null);
+    expect(first.kind).to.equal('granted');
+    const poll = new TestPoll();
+    expect(engine.acquire('ns/b', null, 10_000, poll)).to.deep.equal({
+      kind: 'queued',
+      position: 1,
+      queueLength: 1,
+    });
+    expect(poll.lease).to.equal(null);
+    engine.release((first as { lease: Lease }).lease.id);
+    expect(poll.lease?.holder).to.equal('ns/b');
+    expect(engine.queueLength).to.equal(0);
+  });
+
+  it('gives a holder that already holds a lease the same lease back', () => {
+    const { engine } = setup({ slots: 2 });
+    const a = engine.acquire('ns/a', null, 10_000, null);
+    const again = engine.acquire('ns/a', null, 10_000, null);
+    expect(again).to.deep.equal(a);
+    expect(engine.activeCount).to.equal(1);
+  });
+
+  it('grants in arrival order', () => {
+    const { engine } = setup();
+    const held = engine.acquire('ns/0', null, 10_000, null) as { lease: Lease };
+    const polls = ['ns/1', 'ns/2', 'ns/3'].map((h) => {
+      const p = new TestPoll();
+      engine.acquire(h, null, 10_000, p);
+      return p;
+    });
+    engine.release(held.lease.id);
+    expect(polls.map((p) => p.lease?.holder ?? null)).to.deep.equal(['ns/1', null, null]);
+    engine.release(polls[0]!.lease!.id);
+    expect(polls[1]!.lease?.holder).to.equal('ns/2');
+  });
+
+  it('tells a legacy request 423 while others wait, even with a free slot reserved for them', () => {
+    const { engine } = setup();
+    const held = engine.acquire('ns/a', null, 10_000, null) as { lease: Lease };
+    const poll = new TestPoll();
+    engine.acquire('ns/b', null, 10_000, poll);
+    engine.endPoll('ns/b', poll); // between two polls
+    engine.release(held.lease.id);
+    expect(engine.tryAcquire('legacy', 10_000)).to.deep.equal({ kind: 'denied', reason: 'locked' });
+    // The head polls again and takes the slot that waited for it.
+    expect(engine.acquire('ns/b', null, 10_000, new TestPoll()).kind).to.equal('granted');
+  });
+
+  it('keeps the queue place between polls for the grace period, then drops it', () => {
+    const { engine, clock } = setup({ graceMs: 3000 });
+    engine.acquire('ns/a', null, 60_000, null);
+    const p1 = new TestPoll();
+    engine.acquire('ns/b', null, 10_000, p1);
+    engine.acquire('ns/c', null, 10_000, new TestPoll());
+    engine.endPoll('ns/b', p1);
+    clock.advance(2999);
+    expect(engine.position('ns/b')).to.equal(1);
+    engine.acquire('ns/b', null, 10_000, new TestPoll());
+    clock.advance(2999);
+    expect(engine.position('ns/b')).to.equal(1);
+    engine.endPoll('ns/b', p1); // an older poll ending changes nothing
+    expect(engine.position('ns/b')).to.equal(1);
+  });
+
+  it('drops a waiter whose grace ran out and moves the next one up', () => {
+    const { engine, clock } = setup({ graceMs: 3000 });
+    const held = engine.acquire('ns/a', null, 60_000, null) as { lease: Lease };
+    const pb = new TestPoll();
+    engine.acquire('ns/b', null, 10_000, pb);
+    const pc = new TestPoll();
+    engine.acquire('ns/c', null, 10_000, pc);
+    engine.endPoll('ns/b', pb);
+    engine.release(held.lease.id); // reserved for b, which is between polls
+    expect(pc.lease).to.equal(null);
+    clock.advance(3000);
+    expect(engine.position('ns/b')).to.equal(0);
+    expect(pc.lease?.holder).to.equal('ns/c');
+  });
+
+  it('removes a waiter that hangs up at once and never grants it', () => {
+    const { engine } = setup();
+    const held = engine.acquire('ns/a', null, 60_000, null) as { lease: Lease };
+    const pb = new TestPoll();
+    engine.acquire('ns/b', null, 10_000, pb);
+    const pc = new TestPoll();
+    engine.acquire('ns/c', null, 10_000, pc);
+    engine.hangUp('ns/b', pb);
+    expect(engine.position('ns/b')).to.equal(0);
+    expect(engine.position('ns/c')).to.equal(1);
+    engine.release(held.lease.id);
+    expect(pb.lease).to.equal(null);
+    expect(pc.lease?.holder).to.equal('ns/c');
+  });
+
+  it('skips a waiter whose connection died before its turn came', () => {
+    const { engine } = setup();
+    const held = engine.acquire('ns/a', null, 60_000, null) as { lease: Lease };
+    const pb = new TestPoll();
+    engine.acquire('ns/b', null, 10_000, pb);
+    const pc = new TestPoll();
+    engine.acquire('ns/c', null, 10_000, pc);
+    pb.open = false; // closed, but the hang-up was not seen yet
+    engine.release(held.lease.id);
+    expect(pb.lease).to.equal(null);
+    expect(pc.lease?.holder).to.equal('ns/c');
+  });
+
+  it('answers an older poll of the same holder when a newer one arrives', () => {
+    const { engine } = setup();
+    engine.acquire('ns/a', null, 60_000, null);
+    const older = new TestPoll();
+    engine.acquire('ns/b', null, 10_000, older);
+    const newer = new TestPoll();
+    engine.acquire('ns/b', null, 10_000, newer);
+    expect(older.supersededCount).to.equal(1);
+    expect(engine.queueLength).to.equal(1);
+  });
+
+  it('turns requests away with queue_full beyond max-queue', () => {
+    const { engine } = setup({ maxQueue: 2 });
+    engine.acquire('ns/a', null, 60_000, null);
+    engine.acquire('ns/b', null, 10_000, new TestPoll());
+    engine.acquire('ns/c', null, 10_000, new TestPoll());
+    expect(engine.acquire('ns/d', null, 10_000, new TestPoll())).to.deep.equal({
+      kind: 'denied',
+      reason: 'queue_full',
+    });
+    // A holder already queued still gets its place.
+    expect(engine.acquire('ns/b', null, 10_000, new TestPoll()).kind).to.equal('queued');
+  });
+
+  it('grants nothing while the gate is closed and catches up when it opens', () => {
+    let reason: DenialReason | null = 'checks_failing';
+    const { engine } = setup({ slots: 2, gate: () => reason });
+    expect(engine.tryAcquire('legacy', 10_000)).to.deep.equal({ kind: 'denied', reason: 'checks_failing' });
+    const pa = new TestPoll();
+    const pb = new TestPoll();
+    engine.acquire('ns/a', null, 10_000, pa);
+    engine.acquire('ns/b', null, 10_000, pb);
+    expect(engine.activeCount).to.equal(0);
+    reason = null;
+    engine.reconsider();
+    expect([pa.lease?.holder, pb.lease?.holder]).to.deep.equal(['ns/a', 'ns/b']);
+  });
+
+  it('extends a lease from now and keeps it past its first expiry', () => {
+    const { engine, clock } = setup();
+    const { lease } = engine.acquire('ns/a', null, 5000, null) as { lease: Lease };
+    clock.advance(4000);
+    expect(engine.extend(lease.id, 5000)?.expiresAt).to.equal(clock.now() + 5000);
+    clock.advance(4000);
+    expect(engine.activeCount).to.equal(1);
+    clock.advance(1000);
+    expect(engine.activeCount).to.equal(0);
+    expect(engine.extend(lease.id, 5000)).to.equal(null);
+  });
+
+  it('releases by holder for a Ready pod and drops a gone pod from the queue', () => {
+    const { engine, released } = setup();
+    engine.acquire('ns/a', null, 60_000, null);
+    engine.acquire('ns/b', null, 60_000, new TestPoll());
+    const pc = new TestPoll();
+    engine.acquire('ns/c', null, 60_000, pc);
+    expect(engine.releaseHolder('ns/b', 'pod_gone')).to.equal(false);
+    expect(engine.position('ns/b')).to.equal(0);
+    expect(engine.releaseHolder('ns/a', 'ready')).to.equal(true);
+    expect(released).to.deep.equal([['ns/a', 'ready']]);
+    expect(pc.lease?.holder).to.equal('ns/c');
+  });
+
+  it('restores leases and queue order from a snapshot, dropping leases already expired', () => {
+    const a = setup({ slots: 2 });
+    a.engine.acquire('ns/long', null, 60_000, null);
+    a.engine.acquire('ns/short', null, 1000, null);
+    a.engine.acquire('ns/w1', null, 10_000, new TestPoll());
+    a.engine.acquire('ns/w2', null, 10_000, new TestPoll());
+    const snap = a.engine.snapshot();
+
+    const b = setup({ slots: 2 });
+    b.clock.advance(2000);
+    expect(b.engine.restore(snap)).to.deep.equal({ leases: 1, queued: 2 });
+    expect(b.engine.leases().map((l) => l.holder)).to.deep.equal(['ns/long']);
+    expect(b.engine.waiters().map((w) => w.holder)).to.deep.equal(['ns/w1', 'ns/w2']);
+    // The free slot waits for the head to poll again.
+    const p2 = new TestPoll();
+    b.engine.acquire('ns/w2', null, 10_000, p2);
+    expect(p2.lease).to.equal(null);
+    expect(b.engine.acquire('ns/w1', null, 10_000, new TestPoll()).kind).to.equal('granted');
+  });
+
+  it('grows and shrinks its slots', () => {
+    const { engine } = setup({ slots: 1 });
+    engine.acquire('ns/a', null, 60_000, null);
+    const pb = new TestPoll();
+    engine.acquire('ns/b', null, 60_000, pb);
+    engine.resize(2);
+    expect(pb.lease?.slot).to.equal(1);
+  });
+});
