@@ -12,6 +12,7 @@ import { probeTcp } from '../../src/checks/tcp.js';
 import type { CheckState } from '../../src/checks/types.js';
 import { systemClock } from '../../src/clock.js';
 import { ConfigError } from '../../src/config/load.js';
+import { startProcess, startServer, stopAll, type Proc } from '../support/processes.js';
 import { makeThrowawayCa, type ThrowawayCa } from '../support/throwaway-ca.js';
 
 const signal = () => AbortSignal.timeout(2000);
@@ -237,6 +238,127 @@ describe('dependency checks (real listeners)', function () {
 
       const flips = changes.filter((c) => c.target.startsWith('http:')).map((c) => c.up);
       expect(flips).to.deep.equal([true, false, true]);
+    });
+  });
+  describe('the real server process with --check', () => {
+    afterEach(stopAll);
+
+    /** Resolves once the n-th log line matching has been written. */
+    const nth = (proc: Proc, n: number, match: (l: Record<string, unknown>) => boolean) =>
+      proc.waitForLog(() => proc.logs().filter(match).length >= n, 5000);
+    const lease = (url: string, holder: string, wait = 0) =>
+      fetch(`${url}/v1/leases?holder=${holder}&wait=${wait}&duration=60`, { method: 'POST' });
+
+    it('stops grants (423 checks_failing) while a check is down and resumes within --failHc/--passHc', async () => {
+      const { server: dep, status } = flippingHttp();
+      const depUrl = `http://127.0.0.1:${await listen(track(dep))}/healthz`;
+      const tcp = track(createTcpServer((socket) => socket.destroy()));
+      const tcpPort = await listen(tcp);
+      const tcpUrl = `tcp://127.0.0.1:${tcpPort}`;
+      const server = await startServer([
+        '--check',
+        depUrl,
+        '--check',
+        tcpUrl,
+        '--failHc',
+        '300ms',
+        '--passHc',
+        '300ms',
+      ]);
+      const isChange = (check: string, up: boolean) => (l: Record<string, unknown>) =>
+        l.check === check && l.msg === (up ? 'dependency check up' : 'dependency check down');
+      await nth(server, 1, isChange(depUrl, true));
+      await nth(server, 1, isChange(tcpUrl, true));
+
+      const first = await lease(server.url, 'ns/first');
+      expect(first.status).to.equal(200);
+      const { id } = (await first.json()) as { id: string };
+      expect((await fetch(`${server.url}/v1/leases/${id}`, { method: 'DELETE' })).status).to.equal(204);
+
+      // HTTP dependency turns 503: seen within --passHc (300ms) plus a probe.
+      let t = Date.now();
+      status.code = 503;
+      await nth(server, 1, isChange(depUrl, false));
+      const noticedDown = Date.now() - t;
+      const denied = await lease(server.url, 'ns/second');
+      expect(denied.status).to.equal(423);
+      expect(await denied.json()).to.include({ reason: 'checks_failing' });
+      const legacy = await fetch(`${server.url}/`);
+      expect([legacy.status, await legacy.text()]).to.deep.equal([423, 'Locked']);
+      const report = (await (await fetch(`${server.url}/v1/status`)).json()) as { checks: CheckState[] };
+      const dependency = report.checks.find((c) => c.target === depUrl)!;
+      expect(dependency).to.include({ up: false, lastError: 'HTTP 503 Service Unavailable' });
+      expect(Date.parse(String(dependency.lastChange))).to.be.within(t, Date.now());
+      expect(report.checks.find((c) => c.target === tcpUrl)).to.include({ up: true });
+
+      // A long poll waiting while the check is down is granted once it is back (within --failHc).
+      const waiting = lease(server.url, 'ns/second', 10);
+      t = Date.now();
+      status.code = 204;
+      const granted = await waiting;
+      const resumed = Date.now() - t;
+      expect(granted.status).to.equal(200);
+      await fetch(`${server.url}/v1/leases/${((await granted.json()) as { id: string }).id}`, {
+        method: 'DELETE',
+      });
+
+      // The TCP dependency goes away and comes back.
+      t = Date.now();
+      await close(tcp);
+      await nth(server, 1, isChange(tcpUrl, false));
+      const tcpDown = Date.now() - t;
+      expect(await (await lease(server.url, 'ns/third')).json()).to.include({ reason: 'checks_failing' });
+      const waitingTcp = lease(server.url, 'ns/third', 10);
+      t = Date.now();
+      tcp.listen(tcpPort, '127.0.0.1');
+      expect((await waitingTcp).status).to.equal(200);
+      const tcpResumed = Date.now() - t;
+
+      console.log(
+        `      checks: down noticed after ${noticedDown}ms (http) / ${tcpDown}ms (tcp); ` +
+          `grants resumed ${resumed}ms (http) / ${tcpResumed}ms (tcp) after recovery; intervals 300ms`,
+      );
+      for (const ms of [noticedDown, tcpDown, resumed, tcpResumed]) expect(ms).to.be.below(300 + 500);
+
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).to.match(/startup_lock_lease_denials_total\{reason="checks_failing"\} [2-9]/);
+      expect(metrics).to.include(`startup_lock_check_up{check="${depUrl}"} 1`);
+      expect(metrics).to.match(
+        new RegExp(`startup_lock_check_duration_seconds_count\\{check="${tcpUrl}"\\} \\d+`),
+      );
+      // One line per change, never one per probe.
+      expect(server.logs().filter(isChange(depUrl, false))).to.have.length(1);
+      expect(server.logs().filter(isChange(depUrl, true))).to.have.length(2);
+    });
+
+    it('refuses a malformed --check with exit 2 naming the option', async () => {
+      const proc = startProcess(['server', '--port', '0', '--check', 'ftp://x', '--check', 'tcp://db']);
+      const { code } = await proc.exited;
+      expect(code).to.equal(2);
+      expect(proc.output()).to.match(/--check: "ftp:\/\/x" is not allowed/);
+      expect(proc.output()).to.match(/--check: "tcp:\/\/db" is not allowed/);
+    });
+    it('checks an https:// dependency against --check-ca-file, and refuses an unreadable CA file', async () => {
+      const https = track(createHttpsServer({ key: ca.keyPem, cert: ca.certPem }, (_req, res) => res.end()));
+      const target = `https://localhost:${await listen(https)}/healthz`;
+      const untrusted = await startServer(['--check', target]);
+      const line = await untrusted.waitForLog((l) => l.msg === 'dependency check down');
+      expect(String(line.reason)).to.match(/certificate/i);
+      const trusted = await startServer(['--check', target, '--check-ca-file', ca.caFile]);
+      await trusted.waitForLog((l) => l.msg === 'dependency check up' && l.check === target);
+      expect((await lease(trusted.url, 'ns/tls')).status).to.equal(200);
+
+      const bad = startProcess([
+        'server',
+        '--port',
+        '0',
+        '--check',
+        target,
+        '--check-ca-file',
+        `${ca.dir}/nope.pem`,
+      ]);
+      expect((await bad.exited).code).to.equal(2);
+      expect(bad.output()).to.match(/--check-ca-file: cannot read/);
     });
   });
 });
