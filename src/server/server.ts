@@ -172,6 +172,8 @@ export async function startServer(
       log.info({ openPolls: app.openPolls(), timeoutMs: config.shutdownTimeout }, 'draining');
       app.answerAllPolls();
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      // Keep-alive connections go idle as their last responses finish; close each as soon as it does.
+      const sweep = setInterval(() => http.closeIdleConnections(), 50);
       http.closeIdleConnections();
       const deadline = new Promise<'timeout'>((resolve) =>
         setTimeout(() => resolve('timeout'), config.shutdownTimeout).unref(),
@@ -180,6 +182,7 @@ export async function startServer(
         log.warn('shutdown timeout reached, closing remaining connections');
         http.closeAllConnections();
       }
+      clearInterval(sweep);
       await checks.close();
       load?.stop();
       if (state) {
