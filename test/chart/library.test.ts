@@ -7,6 +7,8 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import type { IContainer } from 'kubernetes-models/v1';
 import { chartDir, exampleChartDir, get, helm, libraryChartDir, render, renderRaw, requireHelm, type RenderOptions } from './helm.js';
+import { acquireCommand } from '../../src/config/acquire.js';
+import { loadConfig } from '../../src/config/load.js';
 import { asDeployment, flagValue, validateObject } from './models.js';
 
 interface ChartMeta {
@@ -137,6 +139,9 @@ describe('chart: library startup-lock-client and the example app chart', functio
     expect(init?.resources).to.deep.equal({ requests: { cpu: '5m', memory: '32Mi' } });
     const mount = init?.volumeMounts?.[0];
     expect(flagValue(init?.args, '--token-file')).to.equal(`${mount?.mountPath}/token`);
+    // The client itself accepts them as given.
+    const { config } = loadConfig(acquireCommand, init?.args?.slice(1) ?? [], { HOST_IP: '10.0.0.1' });
+    expect(config).to.include({ port: 9000, duration: 120_000, timeout: 1_800_000, failOpenAfter: 0 });
   });
 
   it('adds the token volume to the pod only with startupLock.tokenSecret', async function () {
@@ -167,5 +172,11 @@ describe('chart: library startup-lock-client and the example app chart', functio
     const result = await renderRaw({ chart: appChart, values: { startupLock: { duration: 'two minutes' } } });
     expect(result.code).to.not.equal(0);
     expect(result.stderr).to.include('startupLock.duration');
+  });
+
+  it('refuses a hold that is not whole seconds (the server counts in seconds)', async function () {
+    const result = await renderRaw({ chart: appChart, values: { startupLock: { duration: '1500ms' } } });
+    expect(result.code).to.not.equal(0);
+    expect(result.stderr).to.include('whole seconds');
   });
 });

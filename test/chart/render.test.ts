@@ -271,6 +271,12 @@ describe('chart: rendering', function () {
       expect(container(objects, 'server').env?.find((e) => e.name === 'STARTUP_LOCK_MAX_QUEUE')?.value).to.equal('ten');
     });
 
+    it('rejects a default hold longer than maxDuration, as the server would', async function () {
+      const result = await renderRaw({ values: { timeout: '20m', maxDuration: '10m' } });
+      expect(result.code).to.not.equal(0);
+      expect(result.stderr).to.include('maxDuration');
+    });
+
     it('drops the preStop hook when preStop.sleepSeconds is 0', async function () {
       const objects = await render({ set: ['preStop.sleepSeconds=0'] });
       expect(container(objects, 'server').lifecycle).to.equal(undefined);

@@ -39,6 +39,8 @@ const badCases: BadCase[] = [
   { title: 'a digest that is not sha256', values: { image: { digest: 'latest' } }, key: '/image/digest' },
   { title: 'an unknown log level', values: { logLevel: 'verbose' }, key: '/logLevel' },
   { title: 'a k8sHealth selector without a colon', values: { k8sHealth: { include: ['tier'] } }, key: '/k8sHealth/include/0' },
+  { title: 'a k8sHealth selector without a value', values: { k8sHealth: { exclude: ['tier:'] } }, key: '/k8sHealth/exclude/0' },
+  { title: 'more locks than the server allows', values: { locks: 1001 }, key: '/locks' },
   { title: 'a Secret name that is not a DNS name', values: { tokenSecret: 'Lock_Token' }, key: '/tokenSecret' },
   { title: 'a relative stateFile hostPath', values: { stateFile: { hostPath: 'var/lib/lock' } }, key: '/stateFile/hostPath' },
   { title: 'a negative preStop sleep', values: { preStop: { sleepSeconds: -1 } }, key: '/preStop/sleepSeconds' },
@@ -65,7 +67,7 @@ const goodValues: Record<string, unknown> = {
   locksPerCore: 0.25,
   maxLoad: 0,
   tokenSecret: 'lock-token',
-  k8sHealth: { include: ['startup-lock/gate:true'], exclude: ['tier:'] },
+  k8sHealth: { include: ['startup-lock/gate:true'], exclude: ['tier:batch'] },
   image: { tag: 1.2, digest: `sha256:${'0'.repeat(64)}` },
 };
 

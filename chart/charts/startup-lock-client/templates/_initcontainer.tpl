@@ -15,7 +15,7 @@ Settings come from the app chart's .Values.startupLock, every one optional:
   image          {repository, tag, digest, pullPolicy}; default the DaemonSet's image,
                  ghcr.io/startup-lock/startup-lock:<this chart's appVersion>, already on every node
   port           the lock's port on the node (default 8888)
-  duration       hold at most this long ("30s", "2m"; default: the server's --timeout)
+  duration       hold at most this long, whole seconds ("30s", "2m"; default: the server's --timeout)
   timeout        give up (exit 1) after waiting this long (default: wait forever)
   failOpenAfter  start anyway if the lock server has been unreachable (absent, not busy) this long
                  (default "5m"; "0" turns fail-open off)
@@ -39,8 +39,8 @@ Settings come from the app chart's .Values.startupLock, every one optional:
 {{- define "startup-lock-client.checkDuration" -}}
 {{- $key := index . 0 -}}
 {{- $value := toString (index . 1) -}}
-{{- if not (regexMatch "^[0-9]+(ms|s|m|h)?$" $value) -}}
-{{- fail (printf "startupLock.%s: %q is not a duration (use e.g. 30, 30s, 2m, 500ms)" $key $value) -}}
+{{- if not (regexMatch "^[0-9]+(s|m|h)?$" $value) -}}
+{{- fail (printf "startupLock.%s: %q is not a duration in whole seconds (use e.g. 30, 30s, 2m, 1h)" $key $value) -}}
 {{- end -}}
 {{- $value -}}
 {{- end }}

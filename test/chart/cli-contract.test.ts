@@ -1,0 +1,75 @@
+// The chart and the CLI agree: the args the chart renders for the server, and the args of the
+// initContainer it hands to app charts, pass the real option loaders (src/config) with no problem.
+import { expect } from 'chai';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { acquireCommand } from '../../src/config/acquire.js';
+import { loadConfig } from '../../src/config/load.js';
+import { serverCommand } from '../../src/config/server.js';
+import { chartDir, get, render, renderNotes, requireHelm } from './helm.js';
+import { asDaemonSet } from './models.js';
+
+// What the downward API gives the containers in a pod; nothing from the test's own environment.
+const podEnv = { NODE_NAME: 'node-1', POD_NAME: 'p', POD_NAMESPACE: 'ns', HOST_IP: '10.0.0.1', POD_UID: 'u' };
+
+const ciFiles = readdirSync(path.join(chartDir, 'ci')).filter((f) => f.endsWith('-values.yaml'));
+
+describe('chart: args accepted by the startup-lock CLI', function () {
+  before(function () {
+    requireHelm(this);
+  });
+
+  for (const file of ciFiles) {
+    it(`server args of ${file} load without a problem`, async function () {
+      const objects = await render({ valuesFiles: [path.join(chartDir, 'ci', file)] });
+      const server = asDaemonSet(get(objects, 'DaemonSet')).spec?.template.spec?.containers.find((c) => c.name === 'server');
+      const [command, ...args] = server?.args ?? [];
+      expect(command).to.equal('server');
+      const { config } = loadConfig(serverCommand, args, podEnv);
+      expect(config.port).to.be.a('number');
+    });
+  }
+
+  it('server args with every option set load to the values given', async function () {
+    const objects = await render({
+      values: {
+        locks: 4,
+        timeout: '30s',
+        maxDuration: '15m',
+        checks: ['tcp://127.0.0.1:5432'],
+        releaseOnReady: true,
+        events: true,
+        legacyApi: false,
+        k8sHealth: { enabled: true, port: 9998 },
+        tokenSecret: 'tok',
+        stateFile: { enabled: true },
+      },
+    });
+    const server = asDaemonSet(get(objects, 'DaemonSet')).spec?.template.spec?.containers[0];
+    const { config } = loadConfig(serverCommand, server?.args?.slice(1) ?? [], podEnv);
+    expect(config).to.include({
+      locks: 4,
+      timeout: 30_000,
+      maxDuration: 900_000,
+      releaseOnReady: true,
+      events: true,
+      legacyApi: false,
+      tokenFile: '/etc/startup-lock/token/token',
+      stateFile: '/var/lib/startup-lock/state.json',
+      nodeName: 'node-1',
+    });
+    expect(config.check).to.deep.equal(['tcp://127.0.0.1:5432', 'http://127.0.0.1:9998/']);
+  });
+
+  it('the NOTES initContainer args load as acquire options', async function () {
+    const notes = await renderNotes({ values: { tokenSecret: 'tok' } });
+    const argsBlock = /args:\n((?:\s+- .*\n)+)/.exec(notes)?.[1] ?? '';
+    const args = argsBlock
+      .split('\n')
+      .map((l) => l.trim().replace(/^- /, '').replace(/^"(.*)"$/, '$1'))
+      .filter((l) => l !== '');
+    expect(args[0]).to.equal('acquire');
+    const { config } = loadConfig(acquireCommand, args.slice(1), podEnv);
+    expect(config).to.include({ port: 8888, failOpenAfter: 300_000, tokenFile: '/var/run/startup-lock/token/token' });
+  });
+});
