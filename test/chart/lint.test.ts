@@ -1,8 +1,9 @@
 // helm lint --strict on every chart we ship, and yamllint on the YAML we write by hand.
 import { expect } from 'chai';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chartDir, helm, libraryChartDir, repoRoot, requireHelm, requireTool, run } from './helm.js';
+import { chartDir, helm, libraryChartDir, NAMESPACE, RELEASE, repoRoot, requireHelm, requireTool, run } from './helm.js';
 
 // Templates are not plain YAML, so yamllint sees only the files people edit directly.
 const handWritten = [
@@ -17,7 +18,14 @@ const handWritten = [
 ];
 
 // Long lines are fine in values.yaml (the @param descriptions); the rest is yamllint's default.
-const yamllintConfig = '{extends: default, rules: {line-length: disable, document-start: disable, comments: {min-spaces-from-content: 1}}}';
+const yamllintConfig =
+  '{extends: default, rules: {line-length: disable, document-start: disable, comments: {min-spaces-from-content: 1}}}';
+// Rendered output mixes our indented lists with toYaml's flush ones; everything else must be clean
+// (no trailing spaces, no stray blank lines, no duplicate keys).
+const renderedConfig =
+  '{extends: default, rules: {line-length: disable, document-start: disable, comments: disable, ' +
+  'comments-indentation: disable, indentation: {indent-sequences: whatever}}}';
+const ciFiles = readdirSync(path.join(chartDir, 'ci')).filter((f) => f.endsWith('-values.yaml'));
 
 describe('chart: lint', function () {
   before(function () {
@@ -43,6 +51,26 @@ describe('chart: lint', function () {
     it('is clean on the hand-written YAML', async function () {
       const result = await run(yamllint, ['--strict', '-f', 'parsable', '-d', yamllintConfig, ...handWritten], repoRoot);
       expect(result.code, result.stdout + result.stderr).to.equal(0);
+    });
+
+    it('is clean on what every ci values file renders', async function () {
+      const dir = mkdtempSync(path.join(tmpdir(), 'startup-lock-rendered-'));
+      try {
+        const files = await Promise.all(
+          ciFiles.map(async (file) => {
+            const args = ['template', RELEASE, chartDir, '-n', NAMESPACE, '-f', path.join(chartDir, 'ci', file)];
+            const rendered = await helm(args);
+            expect(rendered.code, rendered.stderr).to.equal(0);
+            const out = path.join(dir, file);
+            writeFileSync(out, rendered.stdout);
+            return out;
+          }),
+        );
+        const result = await run(yamllint, ['--strict', '-f', 'parsable', '-d', renderedConfig, ...files], repoRoot);
+        expect(result.code, result.stdout + result.stderr).to.equal(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });
