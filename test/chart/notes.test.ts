@@ -1,9 +1,11 @@
 // NOTES.txt: after `helm install` the user gets an initContainer to paste, and it must be a valid
 // Container that matches this release (image, node port) and reads the node IP and pod identity.
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parse } from 'yaml';
 import type { Container } from 'kubernetes-models/v1';
-import { get, render, renderNotes, requireHelm, type RenderOptions } from './helm.js';
+import { get, libraryChartDir, render, renderNotes, requireHelm, type RenderOptions } from './helm.js';
 import { asDaemonSet, flagValue, validateContainer } from './models.js';
 
 /** The YAML block indented under the line `key:` in the notes, parsed. */
@@ -94,5 +96,7 @@ describe('chart: NOTES.txt', function () {
     expect(notes).to.include('rollout status daemonset/lock-startup-lock');
     expect(notes).to.include('helm test lock');
     expect(notes).to.include('include "startup-lock-client.initContainer"');
+    const library = parse(readFileSync(path.join(libraryChartDir, 'Chart.yaml'), 'utf8')) as { version: string };
+    expect(notes).to.include(`- name: startup-lock-client\n      version: ${library.version}\n`);
   });
 });
