@@ -3,7 +3,7 @@
 // suite; on a developer machine the suite is skipped with a loud message, never silently.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
@@ -71,7 +71,29 @@ const helmEnv = {
   HELM_DATA_HOME: path.join(helmHome, 'data'),
 };
 
+// Suites start many helm runs at once; a few at a time keep a small CI machine responsive.
+const maxRunning = Math.max(2, availableParallelism() * 2);
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function withSlot<T>(work: () => Promise<T>): Promise<T> {
+  // A finishing run hands its slot straight to the next waiter, so `running` never overshoots.
+  if (running >= maxRunning) await new Promise<void>((resolve) => waiting.push(resolve));
+  else running += 1;
+  try {
+    return await work();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running -= 1;
+  }
+}
+
 export function run(file: string, args: readonly string[], cwd = repoRoot): Promise<HelmResult> {
+  return withSlot(() => spawnTool(file, args, cwd));
+}
+
+function spawnTool(file: string, args: readonly string[], cwd: string): Promise<HelmResult> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { cwd, env: helmEnv, maxBuffer: 32 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error && typeof error.code !== 'number') {
