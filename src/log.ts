@@ -5,11 +5,20 @@ export type { Logger };
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-export function createLogger(component: string, level: string): Logger {
-  return pino({
+/**
+ * `stream: 'stderr'` is for commands whose stdout belongs to someone else (`run` passes its child's
+ * stdout through untouched); writes are synchronous so nothing is lost when the process exits.
+ */
+export function createLogger(
+  component: string,
+  level: string,
+  stream: 'stdout' | 'stderr' = 'stdout',
+): Logger {
+  const options = {
     level,
     base: { component },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  return stream === 'stderr' ? pino(options, pino.destination({ dest: 2, sync: true })) : pino(options);
 }

@@ -1,5 +1,80 @@
-// Placeholder until the command lands; it says so and exits 2 (bad usage).
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write('startup-lock: this command is not available in this build yet\n');
-  return 2;
+// `startup-lock run --name NAME [options] -- COMMAND [ARGS…]`: argv → validated config → Runner.
+// Logs go to stderr so the command's stdout stays exactly its own.
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import { systemClock } from '../clock.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { runCommand } from '../config/run.js';
+import {
+  contextNamespace,
+  KubeConfigError,
+  loadKubeConfig,
+  serviceAccountNamespace,
+} from '../k8s/kube-config.js';
+import { LeaseLock } from '../k8s/lease-lock.js';
+import { LeaseWatch } from '../k8s/lease-watch.js';
+import { createLogger } from '../log.js';
+import { resolveIdentity, resolveNamespace } from './identity.js';
+import { Runner } from './runner.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const { config, rest } = loadConfig(runCommand, argv);
+  if (rest.length === 0) {
+    throw new ConfigError([
+      'no command to run: give it after --, e.g. startup-lock run --name db-migrations -- ./migrate.sh',
+    ]);
+  }
+  let kubeConfig;
+  try {
+    kubeConfig = loadKubeConfig(config.kubeconfig);
+  } catch (err) {
+    if (err instanceof KubeConfigError) throw new ConfigError([err.message]);
+    throw err;
+  }
+  const log = createLogger('run', config.logLevel, 'stderr');
+  const namespace = resolveNamespace({
+    option: config.namespace,
+    kubeconfig: config.kubeconfig !== '' ? contextNamespace(kubeConfig) : undefined,
+    serviceAccount: serviceAccountNamespace(),
+  });
+  const { identity, warning } = resolveIdentity(config.id);
+  if (warning !== undefined) log.warn({ identity }, warning);
+
+  const lock = new LeaseLock({
+    api: kubeConfig.makeApiClient(CoordinationV1Api),
+    namespace,
+    name: config.name,
+    holders: config.holders,
+    identity,
+    leaseDurationMs: config.leaseDuration,
+    clock: systemClock,
+  });
+  const runLog = log.child({ lock: `${namespace}/${config.name}`, holder: identity });
+  runLog.debug({ leases: lock.names }, 'starting');
+  const runner = new Runner({
+    config,
+    command: rest,
+    lock,
+    log: runLog,
+    clock: systemClock,
+    watch: (onChange) => {
+      const watch = new LeaseWatch({
+        kubeConfig,
+        namespace,
+        names: lock.names,
+        onChange,
+        retryMs: config.retryPeriod,
+        clock: systemClock,
+        log: runLog,
+      });
+      watch.start();
+      return () => watch.stop();
+    },
+  });
+  // Our timers are unref'd (systemClock); this keeps the process alive until the runner is done.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  try {
+    return await runner.run();
+  } finally {
+    clearInterval(keepAlive);
+  }
 }
