@@ -24,7 +24,7 @@ import { substituteGrafana } from './helpers/promql.js';
 import { panelQueries, variableSelectors } from './helpers/sources.js';
 import { requireBuiltServer, requireTool, RULES_FILE } from './helpers/tools.js';
 
-const HERD_MS = 18_000;
+const HERD_MS = 20_000;
 const JOB = 'startup-lock';
 
 /** Polls `probe` every 250 ms until it returns true, or fails after `timeoutMs`. Prometheus
@@ -72,7 +72,7 @@ describe('end to end: Prometheus scraping a real server under a herd', function 
       v1Clients: 4,
       legacyClients: 2,
       durationMs: HERD_MS,
-      legacyTailMs: 8_000,
+      legacyTailMs: 10_000,
       abandonEvery: 3,
     });
     console.log(`      herd: ${JSON.stringify(herd)}`);
