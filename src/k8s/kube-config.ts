@@ -1,7 +1,12 @@
 // How every command reaches the Kubernetes API: the in-cluster service account, or a kubeconfig file
 // (--kubeconfig / $KUBECONFIG) when one is given. Also where a pod learns its own namespace.
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
+import {
+  KubeConfig,
+  Observable,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
+} from '@kubernetes/client-node';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -50,4 +55,24 @@ export function serviceAccountNamespace(dir = SERVICE_ACCOUNT_DIR): string | und
 export function contextNamespace(kc: KubeConfig): string | undefined {
   const ctx = kc.getContextObject(kc.getCurrentContext());
   return ctx?.namespace || undefined;
+}
+
+/**
+ * Per-call options that abort a request after `ms`: client-node sets no timeout of its own, and a
+ * request the API never answers must not hold up a renewal or a wait deadline.
+ * Usage: `api.readNamespacedLease({ name, namespace }, requestTimeout(5000))`.
+ */
+export function requestTimeout(ms: number): ConfigurationOptions<ObservableMiddleware> {
+  return {
+    middleware: [
+      {
+        pre: (context) => {
+          context.setSignal(AbortSignal.timeout(ms));
+          return new Observable(Promise.resolve(context));
+        },
+        post: (response) => new Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
 }

@@ -8,9 +8,10 @@ import {
   contextNamespace,
   KubeConfigError,
   loadKubeConfig,
+  requestTimeout,
   serviceAccountNamespace,
 } from '../k8s/kube-config.js';
-import { LeaseLock } from '../k8s/lease-lock.js';
+import { LeaseLock, type LeaseApi } from '../k8s/lease-lock.js';
 import { LeaseWatch } from '../k8s/lease-watch.js';
 import { createLogger } from '../log.js';
 import { resolveIdentity, resolveNamespace } from './identity.js';
@@ -39,8 +40,16 @@ export async function main(argv: string[]): Promise<number> {
   const { identity, warning } = resolveIdentity(config.id);
   if (warning !== undefined) log.warn({ identity }, warning);
 
+  // Every call gives up after the renew deadline: a hung request must not outlive the lease it serves.
+  const leases = kubeConfig.makeApiClient(CoordinationV1Api);
+  const timeout = requestTimeout(config.renewDeadline);
+  const api: LeaseApi = {
+    readNamespacedLease: (param) => leases.readNamespacedLease(param, timeout),
+    createNamespacedLease: (param) => leases.createNamespacedLease(param, timeout),
+    replaceNamespacedLease: (param) => leases.replaceNamespacedLease(param, timeout),
+  };
   const lock = new LeaseLock({
-    api: kubeConfig.makeApiClient(CoordinationV1Api),
+    api,
     namespace,
     name: config.name,
     holders: config.holders,

@@ -13,6 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { request } from 'node:http';
+import { requestTimeout } from '../../src/k8s/kube-config.js';
 import { AsyncQueue } from '../support/async-queue.js';
 import { FakeKubeApi, type JsonObject } from '../support/fake-kube-api.js';
 import { kubeConfigFor, statusOf } from '../support/kube-client.js';
@@ -497,6 +498,16 @@ describe('fake kube-apiserver', function () {
       expect(statusOf(await caught(core.listNamespacedPod({ namespace: 'default' })))).to.equal(401);
       api.clearFailures();
       await core.listNamespacedPod({ namespace: 'default' });
+    });
+
+    it('can leave requests unanswered, which requestTimeout() cuts short', async () => {
+      const hang = api.fail({ status: 'hang', verb: 'list', resource: 'pods', times: 1 });
+      const started = Date.now();
+      const err = await caught(core.listNamespacedPod({ namespace: 'default' }, requestTimeout(300)));
+      expect(statusOf(err)).to.equal(undefined);
+      expect(Date.now() - started).to.be.within(250, 3000);
+      expect(hang.hits).to.equal(1);
+      await core.listNamespacedPod({ namespace: 'default' }, requestTimeout(2000));
     });
 
     it('resets connections, and goes unreachable and back on the same port', async () => {

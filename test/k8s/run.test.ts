@@ -222,6 +222,26 @@ describe('startup-lock run (cluster lock on Leases, against the fake API)', func
     expect(p.stderr()).to.contain('could not renew the lease');
   });
 
+  it('stops the command and exits 3 when renewals hang (no answer from the API)', async () => {
+    const p = run(['--name', 'hung'], stubborn);
+    await waitForLines(file('log'), (l) => l.includes('ready'));
+    api.fail({ status: 'hang', verb: 'update', resource: 'leases' });
+    expect(await p.exited).to.equal(3);
+    await expectGroupGone();
+  });
+
+  it('gives up waiting on SIGTERM (exit 143) without running the command', async () => {
+    api.create('leases', {
+      metadata: { name: 'held', namespace: NS },
+      spec: { holderIdentity: 'other', leaseDurationSeconds: 3600, renewTime: new Date().toISOString() },
+    });
+    const p = run(['--name', 'held'], 'echo ran >> "$DIR/log"');
+    await api.waitForWatches('leases');
+    p.proc.kill('SIGTERM');
+    expect(await p.exited).to.equal(143);
+    expect(await readLines(file('log'))).to.deep.equal([]);
+  });
+
   it('takes over a lease whose holder stopped renewing it', async () => {
     api.create('leases', {
       metadata: { name: 'abandoned', namespace: NS },

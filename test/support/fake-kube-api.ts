@@ -55,8 +55,11 @@ export interface FakeKubeApiOptions {
 }
 
 export interface FailureRule {
-  /** HTTP status to answer with (401, 403, 500, 503, 429…), or 'reset' to drop the connection unanswered. */
-  status: number | 'reset';
+  /**
+   * HTTP status to answer with (401, 403, 500, 503, 429…); 'reset' drops the connection unanswered;
+   * 'hang' never answers (the request stays open until the client gives up or the server closes).
+   */
+  status: number | 'reset' | 'hang';
   /** Only these verbs (default: every verb). */
   verb?: Verb | readonly Verb[];
   /** Only this resource: `leases`, `leases.coordination.k8s.io`, `pods`, `pods/status`… (default: all). */
@@ -577,6 +580,7 @@ export class FakeKubeApi {
         req.socket.destroy();
         return;
       }
+      if (rule.status === 'hang') return;
       return this.sendStatus(res, this.injectedError(rule, verb, path));
     }
 
