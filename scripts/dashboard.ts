@@ -17,6 +17,7 @@ import {
   VizTooltipOptionsBuilder,
 } from '@grafana/grafana-foundation-sdk/common';
 import {
+  AnnotationQueryBuilder,
   DashboardBuilder,
   DashboardCursorSync,
   DatasourceVariableBuilder,
@@ -87,7 +88,8 @@ function timeseries(spec: PanelSpec): TimeseriesPanel {
     .tooltip(new VizTooltipOptionsBuilder().mode(TooltipDisplayMode.Multi).sort(SortOrder.Descending));
   if (spec.min !== undefined) panel.min(spec.min);
   if (spec.max !== undefined) panel.max(spec.max);
-  for (const target of spec.targets) panel.withTarget(target);
+  // Explicit refIds (A, B, …) so the JSON is stable and Grafana need not invent them.
+  spec.targets.forEach((target, i) => panel.withTarget(target.refId(String.fromCharCode(65 + i))));
   return panel;
 }
 
@@ -117,7 +119,7 @@ function checkStatus(): StateTimelinePanel {
         { value: 1, color: 'green' },
       ]),
     )
-    .withTarget(query(`min by (instance, check) (${m('check_up')})`, '{{check}} on {{instance}}'));
+    .withTarget(query(`min by (instance, check) (${m('check_up')})`, '{{check}} on {{instance}}').refId('A'));
 }
 
 function variables(builder: DashboardBuilder): DashboardBuilder {
@@ -160,7 +162,18 @@ export function buildDashboard(): Dashboard {
       .tooltip(DashboardCursorSync.Crosshair)
       .refresh('30s')
       .time({ from: 'now-1h', to: 'now' })
-      .timezone('browser'),
+      .timezone('browser')
+      // Grafana's own "Annotations & Alerts", which every dashboard saved from the UI carries.
+      .annotation(
+        new AnnotationQueryBuilder()
+          .name('Annotations & Alerts')
+          .datasource({ type: 'grafana', uid: '-- Grafana --' })
+          .builtIn(1)
+          .enable(true)
+          .hide(true)
+          .iconColor('rgba(0, 211, 255, 1)')
+          .type('dashboard'),
+      ),
   )
     .withRow(new RowBuilder('Lock and queue'))
     .withPanel(

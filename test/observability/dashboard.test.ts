@@ -16,7 +16,7 @@ interface Panel {
   description?: string;
   datasource?: { type?: string; uid?: string };
   fieldConfig?: { defaults?: { unit?: string } };
-  targets?: { expr?: string; datasource?: { type?: string; uid?: string } }[];
+  targets?: { expr?: string; refId?: string; datasource?: { type?: string; uid?: string } }[];
 }
 
 const committed: unknown = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8'));
@@ -67,6 +67,9 @@ describe('Grafana dashboard', () => {
         for (const target of panel.targets ?? []) {
           expect(target.datasource).to.deep.equal({ type: 'prometheus', uid: '${datasource}' });
         }
+        const refIds = (panel.targets ?? []).map((target) => target.refId);
+        expect(new Set(refIds).size, `unique refIds ${refIds.join(',')}`).to.equal(refIds.length);
+        for (const refId of refIds) expect(refId, 'refId').to.match(/^[A-Z]$/);
       });
     });
   }
