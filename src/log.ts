@@ -3,7 +3,7 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export { LOG_LEVELS } from './log-levels.js';
 
 /**
  * `stream: 'stderr'` is for commands whose stdout belongs to someone else (`run` passes its child's

@@ -1,5 +1,5 @@
 // Options shared by several commands, declared once.
-import { LOG_LEVELS } from '../log.js';
+import { LOG_LEVELS } from '../log-levels.js';
 import { option } from './options.js';
 
 export const logLevel = option({
