@@ -1,0 +1,369 @@
+// The waiting loop of `startup-lock acquire`: long polls on the lease API, the legacy `GET /` for an
+// old pod-startup-lock server, backoff while the server is away, --timeout and --fail-open-after.
+// Time, randomness and HTTP are injected, so every branch is unit-tested without sockets or sleeps.
+import type { Clock } from '../clock.js';
+import { Backoff } from './backoff.js';
+import type { ClientLogger } from './log.js';
+import { Aborted, TransportError, type HttpAnswer, type Send } from './http.js';
+
+export interface AcquireOptions {
+  host: string;
+  port: number;
+  holder: string;
+  /** Pod UID; empty sends none. */
+  uid: string;
+  /** Whole seconds to hold the lease; 0 lets the server pick. */
+  durationMs: number;
+  pauseMs: number;
+  /** 0: forever. */
+  timeoutMs: number;
+  /** 0: never. */
+  failOpenAfterMs: number;
+  waitMs: number;
+  token: string | null;
+}
+
+export interface AcquireDeps {
+  clock: Clock;
+  send: Send;
+  log: ClientLogger;
+  random?: () => number;
+  /** Aborted on SIGTERM/SIGINT. */
+  signal: AbortSignal;
+}
+
+export type Outcome =
+  | { kind: 'acquired'; api: Api; waitedMs: number }
+  | { kind: 'timed-out'; waitedMs: number }
+  | { kind: 'failed-open'; waitedMs: number }
+  | { kind: 'bad-usage'; message: string }
+  | { kind: 'stopped'; reason: unknown };
+
+type Api = 'v1' | 'legacy';
+
+/** What one round trip came to, before deciding what to do next. */
+type Attempt =
+  | { answer: HttpAnswer; tookMs: number }
+  | { error: TransportError }
+  | { stop: 'deadline' | 'fail-open' | 'signal' };
+
+const LEGACY_TIMEOUT_MS = 5000;
+/** Slack over the long poll for the server to answer before the request is given up on. */
+const LONG_POLL_SLACK_MS = 10_000;
+const RETRY_AFTER_CAP_MS = 30_000;
+
+/** `::1` → `[::1]`: an IPv6 literal needs brackets in a URL and in log lines. */
+export function hostForUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+export async function acquire(options: AcquireOptions, deps: AcquireDeps): Promise<Outcome> {
+  return new Waiter(options, deps).run();
+}
+
+class Waiter {
+  private api: Api = 'v1';
+  private waitMs: number;
+  private readonly started: number;
+  private readonly deadline: number;
+  /** Start of the current run of attempts that found no server at all; null while one answers. */
+  private absentSince: number | null = null;
+  /** The last state logged, so each change is one line and polls in the same state are silent. */
+  private logged = '';
+  private readonly backoff: Backoff;
+  private readonly server: string;
+
+  constructor(
+    private readonly o: AcquireOptions,
+    private readonly d: AcquireDeps,
+  ) {
+    this.started = d.clock.now();
+    this.deadline = o.timeoutMs > 0 ? this.started + o.timeoutMs : Infinity;
+    this.waitMs = o.waitMs;
+    this.backoff = new Backoff(200, 5000, d.random ?? Math.random);
+    this.server = `http://${hostForUrl(o.host)}:${o.port}`;
+  }
+
+  async run(): Promise<Outcome> {
+    const { log } = this.d;
+    log.info(
+      { server: this.server, holder: this.o.holder, timeoutMs: this.o.timeoutMs || null },
+      'waiting for the startup lock',
+    );
+    for (;;) {
+      const stop = this.stopReason();
+      if (stop) return this.finish(stop);
+      const attempt = await this.attempt();
+      if ('stop' in attempt) return this.finish(attempt.stop);
+      const next = 'error' in attempt ? this.onTransportError(attempt.error) : this.onAnswer(attempt);
+      if (typeof next !== 'number') return next;
+      if (next > 0) {
+        const slept = await this.sleep(next);
+        if (slept) return this.finish(slept);
+      }
+    }
+  }
+
+  private now(): number {
+    return this.d.clock.now();
+  }
+
+  private stopReason(): 'deadline' | 'fail-open' | 'signal' | null {
+    if (this.d.signal.aborted) return 'signal';
+    const now = this.now();
+    if (now >= this.deadline) return 'deadline';
+    if (this.failOpenAt() <= now) return 'fail-open';
+    return null;
+  }
+
+  /** When --fail-open-after runs out, counting from the first attempt that found no server. */
+  private failOpenAt(start = this.absentSince): number {
+    if (this.o.failOpenAfterMs === 0 || start === null) return Infinity;
+    return start + this.o.failOpenAfterMs;
+  }
+
+  private finish(why: 'deadline' | 'fail-open' | 'signal'): Outcome {
+    const waitedMs = this.now() - this.started;
+    const waitedSeconds = seconds(waitedMs);
+    if (why === 'signal') {
+      this.d.log.warn({ waitedSeconds }, 'stopped by a signal before the lock was granted');
+      return { kind: 'stopped', reason: this.d.signal.reason };
+    }
+    if (why === 'deadline') {
+      this.d.log.error(
+        { waitedSeconds, timeoutMs: this.o.timeoutMs },
+        'timed out waiting for the startup lock',
+      );
+      return { kind: 'timed-out', waitedMs };
+    }
+    this.d.log.warn(
+      { waitedSeconds, server: this.server, failOpenAfterMs: this.o.failOpenAfterMs },
+      'no lock server reachable: starting without the lock (--fail-open-after)',
+    );
+    return { kind: 'failed-open', waitedMs };
+  }
+
+  private path(): string {
+    const q = new URLSearchParams();
+    if (this.api === 'v1') {
+      q.set('holder', this.o.holder);
+      if (this.o.uid) q.set('uid', this.o.uid);
+    }
+    if (this.o.durationMs > 0) q.set('duration', String(this.o.durationMs / 1000));
+    if (this.api === 'legacy') return q.size > 0 ? `/?${q}` : '/';
+    // Never wait at the server past our own deadline: let it answer instead of cutting the socket.
+    const wait = Math.max(0, Math.min(this.waitMs, this.deadline - this.now()));
+    q.set('wait', String(Math.floor(wait / 100) / 10));
+    return `/v1/leases?${q}`;
+  }
+
+  private attempt(): Promise<Attempt> {
+    const { clock, signal } = this.d;
+    const started = this.now();
+    const controller = new AbortController();
+    let stop: 'deadline' | 'fail-open' | 'signal' = 'signal';
+    const abort = (why: typeof stop) => {
+      stop = why;
+      controller.abort();
+    };
+    const onSignal = () => abort('signal');
+    signal.addEventListener('abort', onSignal, { once: true });
+    const deadlineTimer =
+      this.deadline === Infinity ? null : clock.setTimer(this.deadline - started, () => abort('deadline'));
+    // Before the connection is accepted this attempt may be the one that runs out --fail-open-after.
+    const failOpenAt = this.failOpenAt(this.absentSince ?? started);
+    const failOpenTimer =
+      failOpenAt === Infinity ? null : clock.setTimer(failOpenAt - started, () => abort('fail-open'));
+    let connected = false;
+    const headers: Record<string, string> = { 'user-agent': 'startup-lock-acquire' };
+    if (this.o.token !== null) headers.authorization = `Bearer ${this.o.token}`;
+    const path = this.path();
+    this.d.log.debug({ api: this.api, path }, 'polling');
+    return this.d
+      .send({
+        host: this.o.host,
+        port: this.o.port,
+        method: this.api === 'v1' ? 'POST' : 'GET',
+        path,
+        headers,
+        timeoutMs: this.api === 'v1' ? this.waitMs + LONG_POLL_SLACK_MS : LEGACY_TIMEOUT_MS,
+        signal: controller.signal,
+        onConnected: () => {
+          connected = true;
+          failOpenTimer?.cancel();
+          this.absentSince = null;
+        },
+      })
+      .then(
+        (answer): Attempt => ({ answer, tookMs: this.now() - started }),
+        (err: unknown): Attempt => {
+          if (err instanceof Aborted) return { stop };
+          if (err instanceof TransportError) {
+            // Refused or unreachable means absent; accepted and then cut off means present but unwell.
+            if (!connected) this.absentSince ??= started;
+            return { error: err };
+          }
+          throw err;
+        },
+      )
+      .finally(() => {
+        signal.removeEventListener('abort', onSignal);
+        deadlineTimer?.cancel();
+        failOpenTimer?.cancel();
+      });
+  }
+
+  /** Sleeps, cut short by the deadline, --fail-open-after or a signal; returns why it was cut short. */
+  private sleep(ms: number): Promise<'deadline' | 'fail-open' | 'signal' | null> {
+    const now = this.now();
+    const until = Math.min(now + ms, this.deadline, this.failOpenAt());
+    return new Promise((resolve) => {
+      const done = () => {
+        timer.cancel();
+        this.d.signal.removeEventListener('abort', done);
+        resolve(this.stopReason());
+      };
+      const timer = this.d.clock.setTimer(until - now, done);
+      this.d.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private state(key: string, level: 'info' | 'warn', fields: Record<string, unknown>, msg: string): void {
+    if (key === this.logged) return;
+    this.logged = key;
+    this.d.log[level](fields, msg);
+  }
+
+  private onTransportError(err: TransportError): number {
+    const delay = this.backoff.next();
+    this.state(
+      'unreachable',
+      'warn',
+      { server: this.server, error: err.message, code: err.code },
+      'lock server unreachable, retrying',
+    );
+    return delay;
+  }
+
+  /** What to do after an HTTP answer: an Outcome to return, or how long to wait before the next poll. */
+  private onAnswer({ answer, tookMs }: { answer: HttpAnswer; tookMs: number }): Outcome | number {
+    const { status } = answer;
+    const text = answer.body.trim();
+    if (status === 200) {
+      const lease = parseJson(text);
+      if (this.api === 'legacy' || text === 'Lock acquired' || typeof lease?.id === 'string') {
+        const api: Api = typeof lease?.id === 'string' ? 'v1' : 'legacy';
+        const waitedMs = this.now() - this.started;
+        this.d.log.info(
+          {
+            waitedSeconds: seconds(waitedMs),
+            api,
+            lease: lease?.id,
+            slot: lease?.slot,
+            expiresAt: lease?.expiresAt,
+          },
+          'lock acquired',
+        );
+        return { kind: 'acquired', api, waitedMs };
+      }
+      return this.unexpected(answer);
+    }
+    if (status === 423) {
+      this.backoff.reset();
+      const body = parseJson(text);
+      if (this.api === 'v1' && body === null) {
+        // An old pod-startup-lock answers every path: it took no lease for us, and speaks only GET /.
+        return this.fallBack(answer);
+      }
+      const reason = typeof body?.reason === 'string' ? body.reason : 'locked';
+      const position = typeof body?.position === 'number' ? body.position : null;
+      const queueLength = typeof body?.queueLength === 'number' ? body.queueLength : null;
+      this.state(
+        `waiting:${this.api}:${reason}:${position}`,
+        'info',
+        { api: this.api, position, queueLength, reason },
+        position === null ? 'waiting: lock busy' : `waiting at position ${position} of ${queueLength}`,
+      );
+      // A long poll that waited is followed at once; a quick "no" is not repeated faster than --pause,
+      // and the server's Retry-After only shortens that (the queue place lasts --queue-grace).
+      const pause = Math.min(this.o.pauseMs, retryAfterMs(answer) ?? Infinity);
+      return Math.max(0, pause - tookMs);
+    }
+    if (status === 404) {
+      if (this.api === 'v1') return this.fallBack(answer);
+      this.api = 'v1';
+      return this.unexpected(answer);
+    }
+    if (status === 400) {
+      const message = errorOf(text);
+      const maxWait = /^wait must be .* to (\d+(?:\.\d+)?)/.exec(message);
+      if (maxWait && this.api === 'v1' && Number(maxWait[1]) * 1000 < this.waitMs) {
+        this.waitMs = Number(maxWait[1]) * 1000;
+        this.d.log.warn({ waitMs: this.waitMs }, "long polls shortened to the server's --max-wait");
+        return 0;
+      }
+      return { kind: 'bad-usage', message: `the lock server refused the request: ${message}` };
+    }
+    if (status === 401 || status === 403) {
+      const message =
+        this.o.token === null
+          ? 'the lock server requires a bearer token: pass --token-file'
+          : `the lock server refused the token from --token-file (HTTP ${status}): ${errorOf(text)}`;
+      return { kind: 'bad-usage', message };
+    }
+    if (status === 429) {
+      this.state('queue-full', 'warn', { status }, 'lock server queue is full, backing off');
+      const retryAfter = Math.min(retryAfterMs(answer) ?? 0, RETRY_AFTER_CAP_MS);
+      return Math.max(this.backoff.next(), retryAfter);
+    }
+    return this.unexpected(answer);
+  }
+
+  private fallBack(answer: HttpAnswer): number {
+    this.api = 'legacy';
+    this.d.log.info(
+      { server: this.server, status: answer.status },
+      'server has no lease API: fell back to legacy API',
+    );
+    return 0;
+  }
+
+  /** 5xx and anything else: the server is there but not well (restarting, a proxy); retry with backoff. */
+  private unexpected(answer: HttpAnswer): number {
+    const delay = this.backoff.next();
+    this.state(
+      `http-${answer.status}`,
+      'warn',
+      { status: answer.status, body: answer.body.slice(0, 200) },
+      'unexpected answer from the lock server, retrying',
+    );
+    return delay;
+  }
+}
+
+function parseJson(text: string): Record<string, unknown> | null {
+  if (!text.startsWith('{')) return null;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+function errorOf(text: string): string {
+  const json = parseJson(text);
+  if (typeof json?.error === 'string') return json.error;
+  return text.split('\n')[0] || '(no reason given)';
+}
+
+/** Retry-After in seconds (the only form the lock server sends); null when absent or unreadable. */
+function retryAfterMs(answer: HttpAnswer): number | null {
+  const raw = answer.headers['retry-after'];
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw.trim())) return null;
+  return Number(raw.trim()) * 1000;
+}
+
+function seconds(ms: number): number {
+  return Math.round(ms / 100) / 10;
+}
