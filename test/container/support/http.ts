@@ -73,10 +73,15 @@ export async function statusUntil(
   timeoutMs = 10_000,
 ): Promise<StatusJson> {
   const deadline = Date.now() + timeoutMs;
-  let last: StatusJson | undefined;
+  let last: StatusJson | string | undefined;
   while (Date.now() < deadline) {
-    last = await getStatus(baseUrl);
-    if (predicate(last)) return last;
+    try {
+      const status = await getStatus(baseUrl);
+      if (predicate(status)) return status;
+      last = status;
+    } catch (err) {
+      last = (err as Error).message; // a busy machine may answer late: keep asking until the deadline
+    }
     await new Promise((wake) => setTimeout(wake, 50));
   }
   throw new Error(
