@@ -93,6 +93,48 @@ describe('startup-lock run (cluster lock on Leases, against the fake API)', func
     ).to.equal(true);
   });
 
+  it('hands over at once on release: the waiter is woken by its watch, not its next poll', async () => {
+    // Polls every 5s here; the hand-over must come well before that.
+    const slow = ['--lease-duration', '10s', '--renew-deadline', '7s', '--retry-period', '5s'];
+    const out = file('log');
+    const a = run(
+      ['--name', 'handover', ...slow],
+      'echo a >> "$DIR/log"; while [ ! -e "$DIR/go" ]; do sleep 0.05; done',
+    );
+    await waitForLines(out, (l) => l.includes('a'));
+    const b = run(['--name', 'handover', ...slow], 'echo b >> "$DIR/log"');
+    await api.waitForWatches('leases');
+    await api.waitForRequest((r) => r.verb === 'get' && r.status === 200);
+    await writeFile(file('go'), '');
+    expect(await a.exited).to.equal(0);
+    const released = Date.now();
+    await waitForLines(out, (l) => l.includes('b'));
+    expect(Date.now() - released).to.be.lessThan(2500);
+    expect(await b.exited).to.equal(0);
+  });
+
+  it('exits 127 when the command cannot be started, and releases the lock', async () => {
+    const p = startBin(
+      [
+        'run',
+        '--kubeconfig',
+        kubeconfig,
+        '--namespace',
+        NS,
+        ...FAST,
+        '--name',
+        'missing',
+        '--',
+        '/nonexistent/cmd',
+      ],
+      { PATH: process.env.PATH },
+    );
+    procs.push(p);
+    expect(await p.exited).to.equal(127);
+    expect(p.stderr()).to.contain('could not start');
+    expect(spec(lease('missing')).holderIdentity).to.equal(undefined);
+  });
+
   it('--holders 2 lets exactly two overlap, never three', async () => {
     const out = file('log');
     const go = file('go');

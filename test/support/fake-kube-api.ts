@@ -3,6 +3,18 @@
 // through an ordinary kubeconfig and cannot tell. Test controls (failure injection, dropped or expired
 // watches, an unreachable API) let tests drive the failure paths a real cluster produces.
 //
+// Usage:
+//   const api = await FakeKubeApi.start();                 // http://127.0.0.1:<ephemeral port>
+//   const kubeconfig = await api.writeKubeconfig();        // pass to the process under test (--kubeconfig)
+//   api.create('pods', { metadata: { name: 'p', namespace: 'ns' }, spec: { nodeName: 'n1' } });
+//   api.patch('pods', 'ns', 'p', { status: { phase: 'Running' } });   // watchers see MODIFIED
+//   await api.waitFor('leases', (l) => …);                 // await state instead of sleeping
+//   const rule = api.fail({ status: 403, verb: 'update', resource: 'leases' }); … rule.clear();
+//   api.dropWatches(); api.compactHistory(); await api.goUnreachable(); await api.goReachable();
+//   await api.close();
+// Resources are named `plural` or `plural.group` (`pods`, `daemonsets.apps`, `leases`,
+// `events.events.k8s.io`); see DEFAULT_RESOURCES, or pass `resources` to start().
+//
 // Deliberate simplifications (documented so nobody relies on them):
 // - no admission, defaulting or schema validation; bodies are stored as given (plus server-set metadata);
 // - strategic merge patch is applied as a JSON merge patch (lists are replaced, not merged by key);
