@@ -42,7 +42,13 @@ export function createApp(opts: AppOptions): LockApp {
   const polls = new Set<() => void>();
   let legacySeq = 0;
 
-  const deny = (reason: DenialReason) => metrics.denials.inc({ reason });
+  // The 423 path runs once a second per waiting legacy pod: count on pre-bound children, no label hashing.
+  const denied = new Map<DenialReason, { inc(): void }>();
+  const deny = (reason: DenialReason) => {
+    let counter = denied.get(reason);
+    if (!counter) denied.set(reason, (counter = metrics.denials.labels({ reason })));
+    counter.inc();
+  };
 
   // The legacy path is what every waiting pod of an old client hits once a second; it skips express.
   function legacy(req: IncomingMessage, res: ServerResponse): void {
