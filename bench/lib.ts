@@ -15,13 +15,9 @@ export interface BenchServer {
 }
 
 export async function startBenchServer(args: string[]): Promise<BenchServer> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+  const child = spawn(process.execPath, [BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
