@@ -138,6 +138,7 @@ export async function runLoadBench() {
     ],
     ['grant hand-off, median', `${result.handoff.medianMs} ms`, '< 5 ms', ok(result.handoff.medianMs < 5)],
     ['grant hand-off, p99', `${result.handoff.p99Ms} ms`, '', ''],
+    ['RSS idle, lock held', `${result.longPolls.rssIdleMB} MB`, '', ''],
     [
       `RSS with ${waiting} waiting long polls`,
       `${result.longPolls.rssMB} MB`,

@@ -6,7 +6,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { systemClock, type Clock } from '../clock.js';
-import { createCheckScheduler } from '../checks/create.js';
 import type { DependencyGate } from '../checks/types.js';
 import type { ServerConfig } from '../config/server.js';
 import { LockEngine } from '../lock/engine.js';
@@ -53,7 +52,8 @@ export async function startServer(
     deps.checks ??
     (config.check.length === 0
       ? noChecks
-      : createCheckScheduler(config, clock, {
+      : // Loaded only when needed: the http client behind the checks costs memory on every node.
+        (await import('../checks/create.js')).createCheckScheduler(config, clock, {
           onProbe: (check, _up, ms) => metrics.checkDuration.observe({ check }, ms / 1000),
           onChange: (s) => {
             metrics.checkUp.set({ check: s.target }, s.up ? 1 : 0);
@@ -81,6 +81,11 @@ export async function startServer(
     gate,
   });
   load = new LoadMonitor(config.maxLoad, cores, () => engine.reconsider(), config.loadavgFile);
+  // --release-on-ready / --events (src/k8s); the Kubernetes client is loaded only when one is on.
+  const kube =
+    config.releaseOnReady || config.events
+      ? (await import('../k8s/server-features.js')).createKubeFeatures(config, engine, clock, log)
+      : null;
   const metrics = createMetrics(engine);
   for (const api of ['legacy', 'v1']) metrics.grants.inc({ api }, 0);
   for (const reason of [
@@ -157,6 +162,7 @@ export async function startServer(
   const port = (http.address() as AddressInfo).port;
 
   checks.start();
+  kube?.start();
   await load.start();
   life.ready = true;
   engine.reconsider();
@@ -183,6 +189,7 @@ export async function startServer(
         http.closeAllConnections();
       }
       clearInterval(sweep);
+      await kube?.stop();
       await checks.close();
       load?.stop();
       if (state) {
