@@ -15,12 +15,14 @@
 ARG BUILD_IMAGE=node:24-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
-# Production dependencies only; install scripts are not needed by any runtime dependency.
+# Production dependencies only; install scripts are not needed by any runtime dependency. Type
+# declarations, source maps and markdown are never loaded at run time: pruned (~35 MB).
 FROM ${BUILD_IMAGE} AS deps
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --loglevel=warn
+COPY scripts/image-prune-modules.mjs /tmp/
+RUN npm ci --omit=dev --ignore-scripts --loglevel=warn && node /tmp/image-prune-modules.mjs node_modules
 
 # The compiler needs the dev dependencies; none of them reaches the final image.
 FROM ${BUILD_IMAGE} AS build

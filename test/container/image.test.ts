@@ -113,4 +113,38 @@ describe('container image', function () {
       await removeContainer(container);
     }
   });
+
+  it('loads every runtime dependency and every command after node_modules was pruned', async function () {
+    this.timeout(60_000);
+    // The deps stage deletes .d.ts, .map and .md files: nothing Node loads may be among them.
+    const probe = `
+      const { dependencies } = require('/app/package.json');
+      Promise.all(Object.keys(dependencies).map((name) => import(name).then(() => name)))
+        .then((names) => console.log(JSON.stringify(names)), (err) => { console.error(err); process.exit(1); });`;
+    const loader = await new HardenedContainer(image.tag)
+      .withEntrypoint(['node', '-e', probe])
+      .withWaitStrategy(Wait.forOneShotStartup())
+      .start();
+    try {
+      const { dependencies } = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {
+        dependencies: Record<string, string>;
+      };
+      const loaded = JSON.parse((await containerLogs(loader.getId())).trim()) as string[];
+      expect(loaded).to.have.members(Object.keys(dependencies));
+    } finally {
+      await removeContainer(loader);
+    }
+    // `health` joins this list when its command lands (it is a placeholder that exits 2 today).
+    for (const command of ['server', 'acquire', 'run']) {
+      const help = await new HardenedContainer(image.tag)
+        .withCommand([command, '--help'])
+        .withWaitStrategy(Wait.forOneShotStartup())
+        .start();
+      try {
+        expect(await containerLogs(help.getId())).to.match(new RegExp(`startup-lock ${command}`));
+      } finally {
+        await removeContainer(help);
+      }
+    }
+  });
 });

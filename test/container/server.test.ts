@@ -86,4 +86,20 @@ describe('server container (read-only root, no capabilities, UID 65532, host net
     expect(metrics.body).to.match(/^startup_lock_slots 1$/m);
     expect(metrics.body).to.match(/^startup_lock_lease_grants_total\{api="legacy"\} [1-9]/m);
   });
+
+  it('starts to ready quickly, read-only and unprivileged (median of 5 starts printed)', async function () {
+    this.timeout(120_000);
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const extra = await startServer({ image, port: await freePort() });
+      times.push(extra.startToReadyMs);
+      await removeContainer(extra.container);
+    }
+    times.sort((a, b) => a - b);
+    console.log(
+      `      start-to-ready over 5 starts: median ${times[2]} ms, min ${times[0]} ms, max ${times[4]} ms`,
+    );
+    // Generous: a regression to a slow start (blocking I/O, a lazy import of the Kubernetes client) shows.
+    expect(times[2]).to.be.below(5000);
+  });
 });
