@@ -1,0 +1,193 @@
+// --events: grants, releases and expiries recorded as core/v1 Events on the holder pod, so
+// `kubectl describe pod` shows why it waited and for how long. Fire-and-forget: the lock never waits for
+// the API; a bounded number of requests run at once and a bounded backlog is kept (the oldest dropped).
+// A 403 is logged once, naming the permission, and Events pause for a while instead of failing each time.
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import type { Clock } from '../clock.js';
+import type { Lease, ReleaseReason } from '../lock/types.js';
+import type { LockEngine } from '../lock/engine.js';
+import type { Logger } from '../log.js';
+import { AccessDeniedError, classifyApiError } from './api-error.js';
+import { requestTimeout } from './kube-config.js';
+
+export const EVENT_SOURCE = 'startup-lock';
+export const REPORTING_CONTROLLER = 'startup-lock.io/server';
+
+export type EventReason = 'StartupLockGranted' | 'StartupLockReleased' | 'StartupLockExpired';
+
+/** The calls of CoreV1Api the recorder makes (the real client satisfies it). */
+export type EventsApi = Pick<CoreV1Api, 'createNamespacedEvent' | 'readNamespacedPod'>;
+
+export interface EventRecorderOptions {
+  kubeConfig: KubeConfig;
+  /** Reported as the event's source host and reporting instance. */
+  nodeName: string;
+  clock: Clock;
+  log: Logger;
+  /** The holder pod's UID when something already knows it (the pod watcher); else it is looked up. */
+  uidOf?: (namespace: string, name: string) => string | undefined;
+  concurrency?: number;
+  maxBacklog?: number;
+  requestTimeoutMs?: number;
+  /** How long Events stay off after a 403. */
+  forbiddenPauseMs?: number;
+  api?: EventsApi;
+}
+
+interface PendingEvent {
+  namespace: string;
+  pod: string;
+  uid: string | null;
+  reason: EventReason;
+  message: string;
+  at: number;
+}
+
+const RELEASED_BECAUSE: Record<Exclude<ReleaseReason, 'expired'>, string> = {
+  released: 'the client released it',
+  ready: 'the pod is Ready',
+  pod_gone: 'the pod was deleted, failed or completed',
+  shutdown: 'the lock server shut down',
+};
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+export class EventRecorder {
+  private readonly api: EventsApi;
+  private readonly backlog: PendingEvent[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private pausedUntil = 0;
+  private forbiddenLogged = false;
+  private failing = false;
+  private closed = false;
+
+  constructor(private readonly options: EventRecorderOptions) {
+    this.api = options.api ?? options.kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  /** Listen to the engine's grants and releases. */
+  attach(engine: Pick<LockEngine, 'listen'>): void {
+    engine.listen({
+      granted: (lease, waitedMs) => {
+        const held = lease.expiresAt - lease.grantedAt;
+        this.record(
+          lease,
+          'StartupLockGranted',
+          `Start-up slot ${lease.slot} on node ${this.options.nodeName} granted after waiting ${seconds(waitedMs)}; held for at most ${seconds(held)}`,
+        );
+      },
+      released: (lease, reason, heldMs) => {
+        if (reason === 'expired') {
+          this.record(
+            lease,
+            'StartupLockExpired',
+            `Start-up slot ${lease.slot} expired after ${seconds(heldMs)}: its duration ran out before it was released`,
+          );
+        } else {
+          this.record(
+            lease,
+            'StartupLockReleased',
+            `Start-up slot ${lease.slot} released after ${seconds(heldMs)}: ${RELEASED_BECAUSE[reason]}`,
+          );
+        }
+      },
+    });
+  }
+
+  /** Queue an Event for the lease's holder pod; holders that are not `namespace/pod` get none. */
+  record(lease: Lease, reason: EventReason, message: string): void {
+    if (this.closed || lease.api === 'legacy') return;
+    const parts = lease.holder.split('/');
+    const [namespace, pod] = parts;
+    if (parts.length !== 2 || !namespace || !pod) return;
+    const now = this.options.clock.now();
+    if (now < this.pausedUntil) return;
+    this.backlog.push({ namespace, pod, uid: lease.uid, reason, message, at: now });
+    if (this.backlog.length > (this.options.maxBacklog ?? 1000)) this.backlog.shift();
+    this.pump();
+  }
+
+  /** Stop taking Events; wait (bounded by the request timeout) for those already sent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.backlog.length = 0;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private pump(): void {
+    while (this.inFlight.size < (this.options.concurrency ?? 4) && this.backlog.length > 0) {
+      const next = this.backlog.shift() as PendingEvent;
+      const sending: Promise<void> = this.send(next).finally(() => {
+        this.inFlight.delete(sending);
+        this.pump();
+      });
+      this.inFlight.add(sending);
+    }
+  }
+
+  private async send(e: PendingEvent): Promise<void> {
+    const { clock, log, nodeName } = this.options;
+    if (clock.now() < this.pausedUntil) return;
+    const timeout = requestTimeout(this.options.requestTimeoutMs ?? 5000);
+    const uid = e.uid ?? this.options.uidOf?.(e.namespace, e.pod) ?? (await this.lookUpUid(e, timeout));
+    const at = new Date(e.at);
+    const body: CoreV1Event = {
+      metadata: { name: `${e.pod}.${eventSuffix(e.at)}`, namespace: e.namespace },
+      involvedObject: { kind: 'Pod', apiVersion: 'v1', namespace: e.namespace, name: e.pod, uid },
+      reason: e.reason,
+      message: e.message,
+      type: 'Normal',
+      source: { component: EVENT_SOURCE, host: nodeName },
+      reportingComponent: REPORTING_CONTROLLER,
+      reportingInstance: nodeName,
+      firstTimestamp: at,
+      lastTimestamp: at,
+      count: 1,
+    };
+    try {
+      await this.api.createNamespacedEvent({ namespace: e.namespace, body }, timeout);
+      if (this.failing) {
+        this.failing = false;
+        log.info('events: recording Kubernetes Events again');
+      }
+    } catch (err) {
+      const error = classifyApiError(err, { verb: 'create', resource: 'events', namespace: e.namespace });
+      if (error instanceof AccessDeniedError) {
+        this.pausedUntil = clock.now() + (this.options.forbiddenPauseMs ?? 5 * 60_000);
+        if (!this.forbiddenLogged) {
+          this.forbiddenLogged = true;
+          log.warn(
+            { err: error.message },
+            'events: not allowed to create Events (grant "create" and "patch" on events); the lock works without them',
+          );
+        }
+      } else if (!this.failing) {
+        this.failing = true;
+        log.warn({ err: error.message, holder: `${e.namespace}/${e.pod}` }, 'events: cannot record an Event');
+      }
+    }
+  }
+
+  /** kubectl describe finds Events by the pod's UID; without one from the client, ask the API. */
+  private async lookUpUid(
+    e: PendingEvent,
+    timeout: ReturnType<typeof requestTimeout>,
+  ): Promise<string | undefined> {
+    try {
+      const pod = await this.api.readNamespacedPod({ namespace: e.namespace, name: e.pod }, timeout);
+      return pod.metadata?.uid;
+    } catch (err) {
+      this.options.log.debug(
+        { err: (err as Error).message, holder: `${e.namespace}/${e.pod}` },
+        'events: pod UID unknown; recording the Event without it',
+      );
+      return undefined;
+    }
+  }
+}
+
+/** Unique, time-ordered name suffix, as client-go names its Events (`pod.<hex>`). */
+function eventSuffix(at: number): string {
+  return `${at.toString(16)}${randomBytes(3).toString('hex')}`;
+}

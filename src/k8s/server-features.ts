@@ -1,0 +1,61 @@
+// The lock server's Kubernetes features, assembled in one place so server.ts only creates, starts and
+// stops them: --release-on-ready (the pod watcher) and --events (the Event recorder).
+import type { Clock } from '../clock.js';
+import { ConfigError } from '../config/load.js';
+import type { ServerConfig } from '../config/server.js';
+import type { LockEngine } from '../lock/engine.js';
+import type { Logger } from '../log.js';
+import { EventRecorder } from './events.js';
+import { KubeConfigError, loadKubeConfig } from './kube-config.js';
+import { PodWatcher } from './pod-watcher.js';
+
+export interface KubeFeatures {
+  /** Begin watching (call once the server listens). */
+  start(): void;
+  stop(): Promise<void>;
+}
+
+type Config = Pick<ServerConfig, 'releaseOnReady' | 'events' | 'nodeName' | 'kubeconfig'>;
+
+/** Null when neither feature is on (no Kubernetes API needed at all). */
+export function createKubeFeatures(
+  config: Config,
+  engine: LockEngine,
+  clock: Clock,
+  log: Logger,
+): KubeFeatures | null {
+  if (!config.releaseOnReady && !config.events) return null;
+  let kubeConfig;
+  try {
+    kubeConfig = loadKubeConfig(config.kubeconfig);
+  } catch (err) {
+    if (err instanceof KubeConfigError) throw new ConfigError([err.message]);
+    throw err;
+  }
+  const pods = config.releaseOnReady
+    ? new PodWatcher({ kubeConfig, nodeName: config.nodeName, engine, clock, log })
+    : null;
+  const events = config.events
+    ? new EventRecorder({
+        kubeConfig,
+        nodeName: config.nodeName,
+        clock,
+        log,
+        uidOf: pods ? (namespace, name) => pods.uidOf(namespace, name) : undefined,
+      })
+    : null;
+  events?.attach(engine);
+  return {
+    start() {
+      pods?.start();
+      log.info(
+        { releaseOnReady: pods !== null, events: events !== null, node: config.nodeName },
+        'kubernetes features on',
+      );
+    },
+    async stop() {
+      pods?.stop();
+      await events?.close();
+    },
+  };
+}
