@@ -1,0 +1,370 @@
+import { expect } from 'chai';
+import { acquire, hostForUrl, type AcquireOptions, type Outcome } from '../../src/client/acquire.js';
+import { Backoff } from '../../src/client/backoff.js';
+import {
+  Aborted,
+  TransportError,
+  type HttpAnswer,
+  type Send,
+  type SendOptions,
+} from '../../src/client/http.js';
+import { createClientLogger } from '../../src/client/log.js';
+import { ManualClock, settle } from '../support/manual-clock.js';
+
+const SEC = 1000;
+
+/**
+ * What the fake server does with one request: answer (after a while), refuse, reset, hang after
+ * connecting, or never connect at all (`black-hole`, a SYN into the void).
+ */
+type Reply =
+  { answer: HttpAnswer; afterMs?: number } | { refuse: string } | { reset: string } | 'hang' | 'black-hole';
+
+const json = (status: number, body: object, headers: Record<string, string> = {}): HttpAnswer => ({
+  status,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+});
+const text = (status: number, body: string, headers: Record<string, string> = {}): HttpAnswer => ({
+  status,
+  headers,
+  body,
+});
+const LEASE = json(200, { id: 'l-1', holder: 'ns/pod', slot: 0, expiresAt: '2030-01-01T00:00:00Z' });
+const waiting = (position: number, queueLength: number, reason = 'timeout') =>
+  json(423, { position, queueLength, reason }, { 'retry-after': '1' });
+
+class FakeServer {
+  calls: Array<SendOptions & { at: number }> = [];
+  private replies: Array<Reply | ((o: SendOptions) => Reply)> = [];
+  fallback: Reply = 'hang';
+
+  constructor(private readonly clock: ManualClock) {}
+
+  then(...replies: Array<Reply | ((o: SendOptions) => Reply)>): this {
+    this.replies.push(...replies);
+    return this;
+  }
+
+  send: Send = (options) => {
+    this.calls.push({ ...options, at: this.clock.now() });
+    // The reply is picked a tick later: the first request is sent before the test has scripted any.
+    return Promise.resolve().then(() => this.reply(options));
+  };
+
+  private reply(options: SendOptions): Promise<HttpAnswer> {
+    const next = this.replies.shift() ?? this.fallback;
+    const reply = typeof next === 'function' ? next(options) : next;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(new Aborted(options.signal.reason));
+      options.signal.addEventListener('abort', onAbort, { once: true });
+      if (reply === 'black-hole') return;
+      if (reply !== 'hang' && 'refuse' in reply) {
+        reject(new TransportError(`connect ${reply.refuse}`, reply.refuse));
+        return;
+      }
+      options.onConnected?.();
+      if (reply === 'hang') return;
+      if ('reset' in reply) {
+        reject(new TransportError('socket hang up', reply.reset));
+        return;
+      }
+      this.clock.setTimer(reply.afterMs ?? 0, () => {
+        options.signal.removeEventListener('abort', onAbort);
+        resolve(reply.answer);
+      });
+    });
+  }
+}
+
+function harness(overrides: Partial<AcquireOptions> = {}) {
+  const clock = new ManualClock();
+  const server = new FakeServer(clock);
+  const lines: Array<Record<string, unknown>> = [];
+  const log = createClientLogger('acquire', 'info', (line) =>
+    lines.push(JSON.parse(line) as Record<string, unknown>),
+  );
+  const stop = new AbortController();
+  const options: AcquireOptions = {
+    host: '127.0.0.1',
+    port: 8888,
+    holder: 'ns/pod',
+    uid: '',
+    durationMs: 0,
+    pauseMs: SEC,
+    timeoutMs: 0,
+    failOpenAfterMs: 0,
+    waitMs: 55 * SEC,
+    token: null,
+    ...overrides,
+  };
+  let outcome: Outcome | undefined;
+  const done = acquire(options, {
+    clock,
+    send: server.send,
+    log,
+    signal: stop.signal,
+    random: () => 0.5,
+  }).then((o) => (outcome = o));
+  const msgs = () => lines.map((l) => String(l.msg));
+  return { clock, server, lines, msgs, stop, done, result: () => outcome, started: clock.now() };
+}
+
+const query = (call: SendOptions) => new URLSearchParams(call.path.split('?')[1] ?? '');
+
+describe('acquire client (state machine)', () => {
+  it('asks the lease API with a long poll and exits acquired on a lease', async () => {
+    const h = harness({ uid: 'u-1', durationMs: 30 * SEC, token: 's3cret' });
+    h.server.then({ answer: LEASE, afterMs: 2 * SEC });
+    await h.clock.advance(2 * SEC);
+    expect(await h.done).to.deep.equal({ kind: 'acquired', api: 'v1', waitedMs: 2 * SEC });
+    const [call] = h.server.calls;
+    expect(call!.method).to.equal('POST');
+    expect(call!.path.split('?')[0]).to.equal('/v1/leases');
+    expect(Object.fromEntries(query(call!))).to.deep.equal({
+      holder: 'ns/pod',
+      uid: 'u-1',
+      duration: '30',
+      wait: '55',
+    });
+    expect(call!.headers.authorization).to.equal('Bearer s3cret');
+    expect(call!.timeoutMs).to.be.greaterThan(55 * SEC);
+    expect(h.lines.at(-1)).to.include({ msg: 'lock acquired', lease: 'l-1', api: 'v1', waitedSeconds: 2 });
+  });
+
+  it('polls again at once after a long poll that waited, logging the position only when it changes', async () => {
+    const h = harness();
+    h.server
+      .then({ answer: waiting(3, 3), afterMs: 55 * SEC })
+      .then({ answer: waiting(3, 4), afterMs: 55 * SEC })
+      .then({ answer: waiting(2, 4), afterMs: 55 * SEC })
+      .then({ answer: LEASE, afterMs: 10 * SEC });
+    await h.clock.advance(175 * SEC);
+    expect((await h.done).kind).to.equal('acquired');
+    expect(h.server.calls.map((c) => c.at - h.started)).to.deep.equal([0, 55 * SEC, 110 * SEC, 165 * SEC]);
+    expect(h.msgs()).to.deep.equal([
+      'waiting for the startup lock',
+      'waiting at position 3 of 3',
+      'waiting at position 2 of 4',
+      'lock acquired',
+    ]);
+  });
+
+  it('does not repeat a quick 423 faster than --pause, and takes a shorter Retry-After as the cap', async () => {
+    const h = harness({ pauseMs: 3 * SEC });
+    h.server
+      .then({ answer: json(423, { position: 1, queueLength: 1, reason: 'checks_failing' }), afterMs: 100 })
+      .then({ answer: waiting(1, 1, 'draining'), afterMs: 0 }) // Retry-After: 1 < --pause
+      .then({ answer: LEASE });
+    await h.clock.advance(10 * SEC);
+    expect(h.server.calls.map((c) => c.at - h.started)).to.deep.equal([0, 3 * SEC, 4 * SEC]);
+    expect(h.lines[1]).to.include({ reason: 'checks_failing', position: 1, queueLength: 1 });
+  });
+
+  it('falls back to the legacy GET / when the server has no /v1, polling every --pause', async () => {
+    const h = harness({ durationMs: 20 * SEC });
+    h.server
+      .then({ answer: text(404, 'Not found\n') })
+      .then({ answer: text(423, 'Locked') }, { answer: text(423, 'Locked') })
+      .then({ answer: text(200, 'Lock acquired') });
+    await h.clock.advance(5 * SEC);
+    expect(await h.done).to.include({ kind: 'acquired', api: 'legacy' });
+    expect(h.server.calls.map((c) => `${c.method} ${c.path} +${c.at - h.started}`)).to.deep.equal([
+      'POST /v1/leases?holder=ns%2Fpod&duration=20&wait=55 +0',
+      'GET /?duration=20 +0',
+      'GET /?duration=20 +1000',
+      'GET /?duration=20 +2000',
+    ]);
+    expect(h.msgs()).to.deep.equal([
+      'waiting for the startup lock',
+      'server has no lease API: fell back to legacy API',
+      'waiting: lock busy',
+      'lock acquired',
+    ]);
+  });
+
+  it('takes "Lock acquired" from an old server that answers every path as a grant', async () => {
+    const h = harness();
+    h.server.then({ answer: text(200, 'Lock acquired') });
+    await h.clock.advance(0);
+    expect(await h.done).to.include({ kind: 'acquired', api: 'legacy' });
+    expect(h.server.calls).to.have.length(1);
+  });
+
+  it('switches to the legacy API when an old server answers the lease API with a plain "Locked"', async () => {
+    const h = harness();
+    h.server.then({ answer: text(423, 'Locked') }).then({ answer: text(200, 'Lock acquired') });
+    await h.clock.advance(0);
+    expect(await h.done).to.include({ kind: 'acquired', api: 'legacy' });
+    expect(h.server.calls.map((c) => c.method)).to.deep.equal(['POST', 'GET']);
+  });
+
+  it('retries refused connections with capped, jittered backoff and logs "unreachable" once', async () => {
+    const h = harness();
+    for (let i = 0; i < 8; i++) h.server.then({ refuse: 'ECONNREFUSED' });
+    h.server.then({ answer: waiting(1, 1), afterMs: 55 * SEC }).then({ answer: LEASE });
+    await h.clock.advance(200 * SEC);
+    expect((await h.done).kind).to.equal('acquired');
+    const at = h.server.calls.map((c) => c.at - h.started);
+    const gaps = at.slice(1, 9).map((t, i) => t - at[i]!);
+    // random() = 0.5: three quarters of 200, 400, 800, 1600, 3200, then the 5 s cap.
+    expect(gaps).to.deep.equal([150, 300, 600, 1200, 2400, 3750, 3750, 3750]);
+    expect(h.msgs().filter((m) => m === 'lock server unreachable, retrying')).to.have.length(1);
+    expect(h.msgs()).to.include('waiting at position 1 of 1');
+  });
+
+  it('retries 5xx with backoff, logging it once', async () => {
+    const h = harness();
+    h.server.then({ answer: text(503, 'busy') }, { answer: text(502, 'bad gateway') }, { answer: LEASE });
+    await h.clock.advance(5 * SEC);
+    expect((await h.done).kind).to.equal('acquired');
+    expect(h.msgs().filter((m) => m.startsWith('unexpected answer'))).to.have.length(2); // 503, then 502
+  });
+
+  it('backs off on 429 (queue full) for at least Retry-After', async () => {
+    const h = harness();
+    h.server
+      .then({ answer: json(429, { reason: 'queue_full' }, { 'retry-after': '5' }) })
+      .then({ answer: LEASE });
+    await h.clock.advance(10 * SEC);
+    expect(h.server.calls.map((c) => c.at - h.started)).to.deep.equal([0, 5 * SEC]);
+    expect(h.msgs()).to.include('lock server queue is full, backing off');
+  });
+
+  it('gives up with bad usage and the server reason on 400', async () => {
+    const h = harness();
+    h.server.then({
+      answer: json(400, { error: 'duration must be a whole number of seconds from 1 to 600' }),
+    });
+    await h.clock.advance(0);
+    expect(await h.done).to.deep.equal({
+      kind: 'bad-usage',
+      message:
+        'the lock server refused the request: duration must be a whole number of seconds from 1 to 600',
+    });
+  });
+
+  it("shortens its long polls to the server's --max-wait instead of failing", async () => {
+    const h = harness();
+    h.server.then({
+      answer: json(400, { error: 'wait must be a number of seconds from 0 to 30, got "55"' }),
+    });
+    h.server.then({ answer: LEASE });
+    await h.clock.advance(0);
+    expect((await h.done).kind).to.equal('acquired');
+    expect(query(h.server.calls[1]!).get('wait')).to.equal('30');
+  });
+
+  it('names the token on 401', async () => {
+    const without = harness();
+    without.server.then({ answer: json(401, { error: 'a valid bearer token is required' }) });
+    await without.clock.advance(0);
+    expect(await without.done).to.deep.include({ kind: 'bad-usage' });
+    expect((without.result() as { message: string }).message).to.match(
+      /requires a bearer token: pass --token-file/,
+    );
+    const wrong = harness({ token: 'nope' });
+    wrong.server.then({ answer: json(401, { error: 'a valid bearer token is required' }) });
+    await wrong.clock.advance(0);
+    expect(((await wrong.done) as { message: string }).message).to.match(
+      /refused the token from --token-file/,
+    );
+  });
+
+  it('times out after --timeout, cutting the open long poll, which never waits past the deadline', async () => {
+    const h = harness({ timeoutMs: 20 * SEC });
+    h.server.then('hang');
+    await h.clock.advance(20 * SEC);
+    expect(await h.done).to.deep.equal({ kind: 'timed-out', waitedMs: 20 * SEC });
+    expect(query(h.server.calls[0]!).get('wait')).to.equal('20');
+    expect(h.server.calls[0]!.signal.aborted).to.equal(true);
+    expect(h.msgs().at(-1)).to.equal('timed out waiting for the startup lock');
+  });
+
+  it('fails open after --fail-open-after of nothing but connection errors', async () => {
+    const h = harness({ failOpenAfterMs: 10 * SEC });
+    h.server.fallback = { refuse: 'ECONNREFUSED' };
+    await h.clock.advance(10 * SEC);
+    expect(await h.done).to.deep.equal({ kind: 'failed-open', waitedMs: 10 * SEC });
+    expect(h.lines.at(-1)).to.include({ level: 'warn' });
+  });
+
+  it('fails open while a connection attempt hangs unanswered', async () => {
+    const h = harness({ failOpenAfterMs: 3 * SEC });
+    h.server.fallback = 'black-hole';
+    await h.clock.advance(3 * SEC);
+    expect(await h.done).to.deep.equal({ kind: 'failed-open', waitedMs: 3 * SEC });
+    expect(h.server.calls).to.have.length(1);
+    expect(h.server.calls[0]!.signal.aborted).to.equal(true);
+  });
+
+  it('never fails open while the server answers, however busy', async () => {
+    const h = harness({ failOpenAfterMs: 500, pauseMs: SEC });
+    h.server.fallback = { answer: waiting(2, 2, 'locked') };
+    await h.clock.advance(30 * SEC);
+    expect(h.result()).to.equal(undefined);
+    h.stop.abort('SIGTERM');
+    expect(await h.done).to.deep.equal({ kind: 'stopped', reason: 'SIGTERM' });
+  });
+
+  it('counts absence from the last answer: a server that vanishes mid-wait fails open after D', async () => {
+    const h = harness({ failOpenAfterMs: 5 * SEC });
+    h.server.then({ answer: waiting(1, 2), afterMs: 55 * SEC });
+    h.server.fallback = { refuse: 'ECONNREFUSED' };
+    await h.clock.advance(55 * SEC + 4 * SEC);
+    expect(h.result()).to.equal(undefined);
+    await h.clock.advance(SEC);
+    expect(await h.done).to.include({ kind: 'failed-open' });
+  });
+
+  it('does not count a server that accepts and then resets as absent (it is there, restarting)', async () => {
+    const h = harness({ failOpenAfterMs: SEC });
+    h.server.fallback = { reset: 'ECONNRESET' };
+    await h.clock.advance(20 * SEC);
+    expect(h.result()).to.equal(undefined);
+    expect(h.server.calls.length).to.be.greaterThan(5);
+    h.stop.abort('SIGTERM');
+    expect((await h.done).kind).to.equal('stopped');
+  });
+
+  it('stops at once on SIGTERM, closing the open long poll', async () => {
+    const h = harness();
+    h.server.then('hang');
+    await settle();
+    h.stop.abort('SIGTERM');
+    expect(await h.done).to.deep.equal({ kind: 'stopped', reason: 'SIGTERM' });
+    expect(h.server.calls[0]!.signal.aborted).to.equal(true);
+  });
+
+  it('brackets IPv6 literals in URLs and logs', () => {
+    expect(hostForUrl('::1')).to.equal('[::1]');
+    expect(hostForUrl('[::1]')).to.equal('[::1]');
+    expect(hostForUrl('10.0.0.7')).to.equal('10.0.0.7');
+    const h = harness({ host: 'fd00::7' });
+    expect(h.lines[0]).to.include({ server: 'http://[fd00::7]:8888' });
+    h.stop.abort('SIGTERM');
+  });
+});
+
+describe('client backoff and logger', () => {
+  it('doubles up to the cap with jitter between half and all of the step', () => {
+    const low = new Backoff(200, 5000, () => 0);
+    const high = new Backoff(200, 5000, () => 1);
+    expect([1, 2, 3, 4, 5, 6, 7].map(() => low.next())).to.deep.equal([100, 200, 400, 800, 1600, 2500, 2500]);
+    expect([1, 2, 3, 4, 5, 6].map(() => high.next())).to.deep.equal([200, 400, 800, 1600, 3200, 5000]);
+    high.reset();
+    expect(high.next()).to.equal(200);
+  });
+
+  it('writes pino-shaped JSON lines and honours the level', () => {
+    const lines: string[] = [];
+    const log = createClientLogger('acquire', 'warn', (l) => lines.push(l));
+    log.info({ a: 1 }, 'hidden');
+    log.warn({ holder: 'ns/p' }, 'shown');
+    expect(lines).to.have.length(1);
+    expect(lines[0]!.endsWith('\n')).to.equal(true);
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(Object.keys(line)).to.deep.equal(['level', 'time', 'component', 'holder', 'msg']);
+    expect(line).to.include({ level: 'warn', component: 'acquire', holder: 'ns/p', msg: 'shown' });
+  });
+});
