@@ -102,7 +102,10 @@ export class EventRecorder {
     const [namespace, pod] = parts;
     if (parts.length !== 2 || !namespace || !pod) return;
     const now = this.options.clock.now();
-    if (now < this.pausedUntil) return;
+    if (now < this.pausedUntil) {
+      this.options.log.debug({ holder: lease.holder, reason }, 'events: paused after a 403; not recorded');
+      return;
+    }
     this.backlog.push({ namespace, pod, uid: lease.uid, reason, message, at: now });
     if (this.backlog.length > (this.options.maxBacklog ?? 1000)) this.backlog.shift();
     this.pump();
