@@ -141,13 +141,22 @@ export class Reflector<T extends KubeObject> {
     const openedAt = clock.now();
     let events = 0;
     let ended = false;
+    let opened = false;
     const end = (err: unknown) => {
       if (ended || session !== this.session || this.stopped) return;
       ended = true;
       this.watchdog?.cancel();
       this.controller = undefined;
       this.session++;
-      if (err !== null && err !== undefined) return this.failed(err, 'watch');
+      // A stream that broke after it opened is reopened at once; only a failure to reopen it counts as
+      // losing the API (a single dropped connection must not read as an outage).
+      if (err !== null && err !== undefined && !opened) return this.failed(err, 'watch');
+      if (err !== null && err !== undefined) {
+        this.options.log.debug(
+          { resource: this.options.resource, err: String(err) },
+          'watch broke; reopening',
+        );
+      }
       // A clean end (server timeout, stream closed): reopen at once, unless the stream ended before it
       // delivered anything, which would otherwise spin.
       const spun = events === 0 && clock.now() - openedAt < 1000;
@@ -165,7 +174,11 @@ export class Reflector<T extends KubeObject> {
           this.options.log.debug({ resource: this.options.resource }, 'watch expired (410 Gone); relisting');
           return end(null);
         }
-        return end(Object.assign(new Error(status.message ?? 'watch error'), { code: status.code }));
+        this.options.log.debug(
+          { resource: this.options.resource, code: status.code, err: status.message },
+          'watch error event; relisting',
+        );
+        return end(null);
       }
       const object = obj as T;
       const rv = object.metadata?.resourceVersion;
@@ -184,6 +197,7 @@ export class Reflector<T extends KubeObject> {
         return;
       }
       this.controller = controller;
+      opened = true;
       this.recovered();
       // client-node sets no client-side timeout on a watch; a stream that dies silently ends here.
       this.watchdog = clock.setTimer((timeoutSeconds + 30) * 1000, () => {
