@@ -1,5 +1,50 @@
-// Placeholder until the command lands; it says so and exits 2 (bad usage).
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write('startup-lock: this command is not available in this build yet\n');
-  return 2;
+// `startup-lock health`: parse the config, follow this node's DaemonSets and serve the verdict over HTTP
+// until SIGTERM/SIGINT. API trouble is reported as 412 with the reason, never a crash.
+import { systemClock } from '../clock.js';
+import { healthCommand } from '../config/health.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { createLogger } from '../log.js';
+import { DaemonSetHealth } from './daemonset-health.js';
+import { startHealthHttp } from './health-http.js';
+import { KubeConfigError, loadKubeConfig } from './kube-config.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const { config } = loadConfig(healthCommand, argv);
+  let kubeConfig;
+  try {
+    kubeConfig = loadKubeConfig(config.kubeconfig);
+  } catch (err) {
+    if (err instanceof KubeConfigError) throw new ConfigError([err.message]);
+    throw err;
+  }
+  const log = createLogger('health', config.logLevel);
+  const health = new DaemonSetHealth({
+    kubeConfig,
+    nodeName: config.nodeName,
+    namespace: config.namespace,
+    hostNet: config.hostNet,
+    include: config.in,
+    exclude: config.ex,
+    selfName: config.selfName,
+    selfNamespace: config.selfNamespace,
+    failResyncMs: config.failHc,
+    passResyncMs: config.passHc,
+    clock: systemClock,
+    log,
+  });
+  const http = await startHealthHttp(health, config.host, config.port);
+  health.start();
+  log.info(
+    { host: config.host, port: http.port, node: config.nodeName, namespace: config.namespace || null },
+    'startup-lock health ready',
+  );
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log.info({ signal }, 'signal received');
+  await http.close();
+  health.stop();
+  log.info('stopped');
+  return 0;
 }

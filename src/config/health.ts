@@ -1,0 +1,89 @@
+// Options of `startup-lock health`. The original k8s-health flags keep their names and meaning
+// (--namespace, --hostNet, --in, --ex, --failHc, --passHc on port 9999).
+import { kubeconfig, logLevel, nodeName } from './common.js';
+import type { CommandSpec } from './load.js';
+import { option, type ConfigOf } from './options.js';
+
+const HOUR = 3_600_000;
+
+export const healthSchema = {
+  host: option({ kind: 'string', doc: 'Address to listen on.', default: '0.0.0.0' }),
+  port: option({
+    kind: 'int',
+    doc: 'Port to listen on (0 picks a free one).',
+    default: 9999,
+    min: 0,
+    max: 65535,
+  }),
+  nodeName,
+  namespace: option({
+    kind: 'string',
+    doc: 'Only DaemonSets in this namespace; empty means every namespace.',
+    default: '',
+  }),
+  hostNet: option({
+    kind: 'boolean',
+    flag: 'hostNet',
+    doc: 'Only DaemonSets whose pods use the host network.',
+    default: false,
+  }),
+  in: option({
+    kind: 'label',
+    doc: 'Only DaemonSets carrying this label (label:value); repeat to accept any of several.',
+    default: [],
+    repeatable: true,
+  }),
+  ex: option({
+    kind: 'label',
+    doc: 'Skip DaemonSets carrying this label (label:value); repeatable. Not together with --in.',
+    default: [],
+    repeatable: true,
+  }),
+  failHc: option({
+    kind: 'duration',
+    flag: 'failHc',
+    doc: 'While unhealthy, list everything again this often (watches update the answer in between).',
+    default: 10_000,
+    min: 100,
+    max: HOUR,
+  }),
+  passHc: option({
+    kind: 'duration',
+    flag: 'passHc',
+    doc: 'While healthy, list everything again this often (watches update the answer in between).',
+    default: 60_000,
+    min: 100,
+    max: HOUR,
+  }),
+  selfName: option({
+    kind: 'string',
+    doc: "Name of the lock's own DaemonSet, skipped (its pods wait on this check: it would deadlock).",
+    default: '',
+  }),
+  selfNamespace: option({
+    kind: 'string',
+    doc: 'Namespace of that DaemonSet; empty matches --self-name in any namespace.',
+    default: '',
+  }),
+  kubeconfig,
+  logLevel,
+};
+
+export type HealthConfig = ConfigOf<typeof healthSchema>;
+
+export const healthCommand: CommandSpec<typeof healthSchema> = {
+  name: 'health',
+  summary:
+    'HTTP 200 when every DaemonSet that belongs on this node has its pod here Running and Ready, 412 otherwise.',
+  schema: healthSchema,
+  check(config) {
+    const problems: string[] = [];
+    if (config.nodeName === '') {
+      problems.push('--node-name: needed (or $NODE_NAME, from the downward API spec.nodeName)');
+    }
+    if (config.in.length > 0 && config.ex.length > 0) {
+      problems.push('--in and --ex: give one or the other, not both');
+    }
+    return problems;
+  },
+};
