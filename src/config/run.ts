@@ -66,7 +66,7 @@ export const runSchema = {
   }),
   killAfter: option({
     kind: 'duration',
-    doc: 'After the lock is lost: pause between SIGTERM and SIGKILL to the command’s process group.',
+    doc: "After the lock is lost: longest pause between SIGTERM and SIGKILL to the command's process group (shortened to the Lease's expiry when renewals failed, so it never overlaps the next holder).",
     default: 10_000,
     min: 0,
     max: HOUR,
@@ -95,7 +95,7 @@ export const runCommand: CommandSpec<typeof runSchema> = {
     '  0  with --once, when the command had already completed in the cluster (it is skipped);',
     '  1  --wait-timeout passed before the lock was taken (COMMAND did not run);',
     '  2  bad usage or configuration;',
-    '  3  the lock was lost while COMMAND ran (COMMAND was stopped: SIGTERM, SIGKILL after --kill-after);',
+    '  3  the lock was lost while COMMAND ran (COMMAND was stopped: SIGTERM, then SIGKILL);',
     '  4  the Kubernetes API refused access (401/403): the message names the verb and resource to grant.',
   ].join('\n'),
   schema: runSchema,

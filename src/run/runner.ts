@@ -206,12 +206,16 @@ export class Runner {
     let inflight: Promise<void> | undefined;
     let renewTimer: TimerHandle | undefined;
     let deadlineTimer: TimerHandle | undefined;
-    let lose!: (reason: string) => void;
-    const lost = new Promise<string>((resolve) => (lose = resolve));
+    // `expiring`: nobody else holds the Lease yet, but it runs out at lastRenew + leaseDuration.
+    let lose!: (loss: { reason: string; expiring: boolean }) => void;
+    const lost = new Promise<{ reason: string; expiring: boolean }>((resolve) => (lose = resolve));
     const armDeadline = () => {
       deadlineTimer?.cancel();
       deadlineTimer = clock.setTimer(lastRenew + config.renewDeadline - clock.now(), () =>
-        lose(`could not renew the lease for ${formatDuration(config.renewDeadline)} (--renew-deadline)`),
+        lose({
+          reason: `could not renew the lease for ${formatDuration(config.renewDeadline)} (--renew-deadline)`,
+          expiring: true,
+        }),
       );
     };
     const renew = async () => {
@@ -220,9 +224,10 @@ export class Runner {
         lastRenew = clock.now();
         if (!stopped) armDeadline();
       } catch (err) {
-        if (err instanceof LeaseLostError) return lose(err.message);
-        if (!(err instanceof AccessDeniedError || err instanceof ApiCallError)) throw err;
-        log.warn({ err: err.message }, 'lease renewal failed; retrying until --renew-deadline');
+        if (err instanceof LeaseLostError) return lose({ reason: err.message, expiring: false });
+        // Anything else (API errors, timeouts, even a bug) is retried: the deadline decides, and the
+        // command is never left running unsupervised by an exception escaping from a timer.
+        log.warn({ err: (err as Error).message }, 'lease renewal failed; retrying until --renew-deadline');
       }
     };
     const tick = () => {
@@ -237,18 +242,24 @@ export class Runner {
 
     const first = await Promise.race([
       child.exited.then((status) => ({ kind: 'exited' as const, status })),
-      lost.then((reason) => ({ kind: 'lost' as const, reason })),
+      lost.then((loss) => ({ kind: 'lost' as const, ...loss })),
     ]);
     stopped = true;
     renewTimer?.cancel();
     deadlineTimer?.cancel();
 
     if (first.kind === 'lost') {
+      // While the Lease has not run out, nobody else can hold it: SIGKILL comes no later than that
+      // moment, so the command never overlaps the next holder's (clocks in sync), even with a long
+      // --kill-after.
+      const killAfter = first.expiring
+        ? Math.max(0, Math.min(config.killAfter, lastRenew + config.leaseDuration - clock.now()))
+        : config.killAfter;
       log.error(
-        { reason: first.reason, killAfter: formatDuration(config.killAfter) },
-        `lost the lock: ${first.reason}; stopping the command (SIGTERM to its process group, SIGKILL after --kill-after)`,
+        { reason: first.reason, killAfter: formatDuration(Math.round(killAfter)) },
+        `lost the lock: ${first.reason}; stopping the command (SIGTERM to its process group, then SIGKILL)`,
       );
-      const status = await child.terminate(config.killAfter, clock);
+      const status = await child.terminate(killAfter, clock);
       this.child = undefined;
       log.info({ code: exitCodeOf(status) }, `the command ${describeExit(status)}`);
       // If the API is merely slow, hand the Lease over now rather than at its expiry; never wait long.

@@ -11,12 +11,15 @@ import { isAlive, readLines, startBin, stopBin, waitForLines, type RunProc } fro
 
 const DIST = fileURLToPath(new URL('../../dist/run/main.js', import.meta.url));
 const NS = 'team';
-/** Short timings, valid by client-go's rules: lease 2s > renew deadline 1s > 1.2 × retry 250ms. */
+/**
+ * Short timings, valid by client-go's rules: lease 3s > renew deadline 2s > 1.2 × retry 250ms. The
+ * deadline leaves room for a CPU-starved test machine: a spurious loss would exit 3 and fail a test.
+ */
 const FAST = [
   '--lease-duration',
-  '2s',
+  '3s',
   '--renew-deadline',
-  '1s',
+  '2s',
   '--retry-period',
   '250ms',
   '--kill-after',
@@ -254,11 +257,14 @@ describe('startup-lock run (cluster lock on Leases, against the fake API)', func
     expect(spec(lease('stolen')).holderIdentity, 'the thief keeps it').to.equal('thief');
   });
 
-  it('stops the command group and exits 3 when the lease cannot be renewed', async () => {
-    const p = run(['--name', 'flaky'], stubborn);
+  it('stops the command group and exits 3 when the lease cannot be renewed, SIGKILL by its expiry', async () => {
+    // --kill-after is long, but the Lease (3s) runs out sooner: SIGKILL must come by then.
+    const p = run(['--name', 'flaky', '--kill-after', '60s'], stubborn);
     await waitForLines(file('log'), (l) => l.includes('ready'));
     const failures = api.fail({ status: 500, verb: 'update', resource: 'leases' });
+    const failedAt = Date.now();
     expect(await p.exited).to.equal(3);
+    expect(Date.now() - failedAt).to.be.lessThan(8000);
     expect(failures.hits).to.be.greaterThan(1);
     await expectGroupGone();
     expect(p.stderr()).to.contain('could not renew the lease');
@@ -313,10 +319,15 @@ describe('startup-lock run (cluster lock on Leases, against the fake API)', func
 
   it('fails fast with exit 4 on 403, naming the verb and resource to grant', async () => {
     api.fail({ status: 403, verb: 'create', resource: 'leases' });
-    const started = Date.now();
-    const p = run(['--name', 'nope', '--wait-timeout', '20s'], 'echo ran >> "$DIR/log"');
+    const p = run(['--name', 'nope', '--wait-timeout', '60s'], 'echo ran >> "$DIR/log"');
     expect(await p.exited).to.equal(4);
-    expect(Date.now() - started).to.be.lessThan(5000);
+    const creates = api.requests.filter(
+      (r) => r.verb === 'create' && r.resource === 'leases.coordination.k8s.io',
+    );
+    expect(
+      creates.map((r) => r.status),
+      'no retry after a 403',
+    ).to.deep.equal([403]);
     expect(p.stderr()).to.contain('cannot create leases.coordination.k8s.io in namespace team: forbidden');
     expect(await readLines(file('log'))).to.deep.equal([]);
   });
