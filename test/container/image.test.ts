@@ -134,8 +134,7 @@ describe('container image', function () {
     } finally {
       await removeContainer(loader);
     }
-    // `health` joins this list when its command lands (it is a placeholder that exits 2 today).
-    for (const command of ['server', 'acquire', 'run']) {
+    for (const command of ['server', 'acquire', 'health', 'run']) {
       const help = await new HardenedContainer(image.tag)
         .withCommand([command, '--help'])
         .withWaitStrategy(Wait.forOneShotStartup())
