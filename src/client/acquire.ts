@@ -47,7 +47,8 @@ type Attempt =
   | { error: TransportError }
   | { stop: 'deadline' | 'fail-open' | 'signal' };
 
-const LEGACY_TIMEOUT_MS = 5000;
+/** Requests answered at once: the legacy API, and the quick look before the first long poll. */
+const QUICK_TIMEOUT_MS = 5000;
 /** Slack over the long poll for the server to answer before the request is given up on. */
 const LONG_POLL_SLACK_MS = 10_000;
 const RETRY_AFTER_CAP_MS = 30_000;
@@ -64,6 +65,12 @@ export async function acquire(options: AcquireOptions, deps: AcquireDeps): Promi
 class Waiter {
   private api: Api = 'v1';
   private waitMs: number;
+  /**
+   * The next lease request asks without waiting: a long poll says nothing until it ends, so the first
+   * request (and the first after the server was away) learns the queue position at once, to log it.
+   * The server keeps the place between the two polls (--queue-grace).
+   */
+  private quickLook = true;
   private readonly started: number;
   private readonly deadline: number;
   /** Start of the current run of attempts that found no server at all; null while one answers. */
@@ -152,7 +159,7 @@ class Waiter {
     if (this.o.durationMs > 0) q.set('duration', String(this.o.durationMs / 1000));
     if (this.api === 'legacy') return q.size > 0 ? `/?${q}` : '/';
     // Never wait at the server past our own deadline: let it answer instead of cutting the socket.
-    const wait = Math.max(0, Math.min(this.waitMs, this.deadline - this.now()));
+    const wait = this.quickLook ? 0 : Math.max(0, Math.min(this.waitMs, this.deadline - this.now()));
     q.set('wait', String(Math.floor(wait / 100) / 10));
     return `/v1/leases?${q}`;
   }
@@ -186,7 +193,8 @@ class Waiter {
         method: this.api === 'v1' ? 'POST' : 'GET',
         path,
         headers,
-        timeoutMs: this.api === 'v1' ? this.waitMs + LONG_POLL_SLACK_MS : LEGACY_TIMEOUT_MS,
+        timeoutMs:
+          this.api === 'legacy' || this.quickLook ? QUICK_TIMEOUT_MS : this.waitMs + LONG_POLL_SLACK_MS,
         signal: controller.signal,
         onConnected: () => {
           connected = true;
@@ -235,6 +243,7 @@ class Waiter {
   }
 
   private onTransportError(err: TransportError): number {
+    this.quickLook = true;
     const delay = this.backoff.next();
     this.state(
       'unreachable',
@@ -275,7 +284,8 @@ class Waiter {
         // An old pod-startup-lock answers every path: it took no lease for us, and speaks only GET /.
         return this.fallBack(answer);
       }
-      const reason = typeof body?.reason === 'string' ? body.reason : 'locked';
+      // A long poll that ran out says `timeout`; to the pod that is the same state as `locked`.
+      const reason = typeof body?.reason === 'string' && body.reason !== 'timeout' ? body.reason : 'locked';
       const position = typeof body?.position === 'number' ? body.position : null;
       const queueLength = typeof body?.queueLength === 'number' ? body.queueLength : null;
       this.state(
@@ -284,6 +294,10 @@ class Waiter {
         { api: this.api, position, queueLength, reason },
         position === null ? 'waiting: lock busy' : `waiting at position ${position} of ${queueLength}`,
       );
+      if (this.quickLook && this.api === 'v1') {
+        this.quickLook = false;
+        return 0;
+      }
       // A long poll that waited is followed at once; a quick "no" is not repeated faster than --pause,
       // and the server's Retry-After only shortens that (the queue place lasts --queue-grace).
       const pause = Math.min(this.o.pauseMs, retryAfterMs(answer) ?? Infinity);

@@ -125,23 +125,40 @@ describe('acquire client (state machine)', () => {
       holder: 'ns/pod',
       uid: 'u-1',
       duration: '30',
-      wait: '55',
+      wait: '0',
     });
     expect(call!.headers.authorization).to.equal('Bearer s3cret');
-    expect(call!.timeoutMs).to.be.greaterThan(55 * SEC);
     expect(h.lines.at(-1)).to.include({ msg: 'lock acquired', lease: 'l-1', api: 'v1', waitedSeconds: 2 });
+  });
+
+  it('looks first without waiting to log its place, then long-polls at once', async () => {
+    const h = harness();
+    h.server.then({ answer: waiting(2, 3, 'locked') }).then({ answer: LEASE, afterMs: 10 * SEC });
+    await h.clock.advance(10 * SEC);
+    expect((await h.done).kind).to.equal('acquired');
+    expect(h.server.calls.map((c) => [c.at - h.started, query(c).get('wait')])).to.deep.equal([
+      [0, '0'],
+      [0, '55'],
+    ]);
+    expect(h.server.calls[1]!.timeoutMs).to.be.greaterThan(55 * SEC);
+    expect(h.msgs()).to.deep.equal([
+      'waiting for the startup lock',
+      'waiting at position 2 of 3',
+      'lock acquired',
+    ]);
   });
 
   it('polls again at once after a long poll that waited, logging the position only when it changes', async () => {
     const h = harness();
     h.server
+      .then({ answer: waiting(3, 3, 'locked') }) // the quick look
       .then({ answer: waiting(3, 3), afterMs: 55 * SEC })
       .then({ answer: waiting(3, 4), afterMs: 55 * SEC })
       .then({ answer: waiting(2, 4), afterMs: 55 * SEC })
       .then({ answer: LEASE, afterMs: 10 * SEC });
     await h.clock.advance(175 * SEC);
     expect((await h.done).kind).to.equal('acquired');
-    expect(h.server.calls.map((c) => c.at - h.started)).to.deep.equal([0, 55 * SEC, 110 * SEC, 165 * SEC]);
+    expect(h.server.calls.map((c) => c.at - h.started)).to.deep.equal([0, 0, 55 * SEC, 110 * SEC, 165 * SEC]);
     expect(h.msgs()).to.deep.equal([
       'waiting for the startup lock',
       'waiting at position 3 of 3',
@@ -153,12 +170,13 @@ describe('acquire client (state machine)', () => {
   it('does not repeat a quick 423 faster than --pause, and takes a shorter Retry-After as the cap', async () => {
     const h = harness({ pauseMs: 3 * SEC });
     h.server
+      .then({ answer: waiting(1, 1, 'locked') }) // the quick look
       .then({ answer: json(423, { position: 1, queueLength: 1, reason: 'checks_failing' }), afterMs: 100 })
       .then({ answer: waiting(1, 1, 'draining'), afterMs: 0 }) // Retry-After: 1 < --pause
       .then({ answer: LEASE });
     await h.clock.advance(10 * SEC);
-    expect(h.server.calls.map((c) => c.at - h.started)).to.deep.equal([0, 3 * SEC, 4 * SEC]);
-    expect(h.lines[1]).to.include({ reason: 'checks_failing', position: 1, queueLength: 1 });
+    expect(h.server.calls.map((c) => c.at - h.started)).to.deep.equal([0, 0, 3 * SEC, 4 * SEC]);
+    expect(h.lines[2]).to.include({ reason: 'checks_failing', position: 1, queueLength: 1 });
   });
 
   it('falls back to the legacy GET / when the server has no /v1, polling every --pause', async () => {
@@ -170,7 +188,7 @@ describe('acquire client (state machine)', () => {
     await h.clock.advance(5 * SEC);
     expect(await h.done).to.include({ kind: 'acquired', api: 'legacy' });
     expect(h.server.calls.map((c) => `${c.method} ${c.path} +${c.at - h.started}`)).to.deep.equal([
-      'POST /v1/leases?holder=ns%2Fpod&duration=20&wait=55 +0',
+      'POST /v1/leases?holder=ns%2Fpod&duration=20&wait=0 +0',
       'GET /?duration=20 +0',
       'GET /?duration=20 +1000',
       'GET /?duration=20 +2000',
@@ -246,13 +264,14 @@ describe('acquire client (state machine)', () => {
 
   it("shortens its long polls to the server's --max-wait instead of failing", async () => {
     const h = harness();
+    h.server.then({ answer: waiting(1, 1, 'locked') });
     h.server.then({
       answer: json(400, { error: 'wait must be a number of seconds from 0 to 30, got "55"' }),
     });
     h.server.then({ answer: LEASE });
     await h.clock.advance(0);
     expect((await h.done).kind).to.equal('acquired');
-    expect(query(h.server.calls[1]!).get('wait')).to.equal('30');
+    expect(h.server.calls.map((c) => query(c).get('wait'))).to.deep.equal(['0', '55', '30']);
   });
 
   it('names the token on 401', async () => {
@@ -273,11 +292,11 @@ describe('acquire client (state machine)', () => {
 
   it('times out after --timeout, cutting the open long poll, which never waits past the deadline', async () => {
     const h = harness({ timeoutMs: 20 * SEC });
-    h.server.then('hang');
+    h.server.then({ answer: waiting(1, 1, 'locked'), afterMs: 500 }).then('hang');
     await h.clock.advance(20 * SEC);
     expect(await h.done).to.deep.equal({ kind: 'timed-out', waitedMs: 20 * SEC });
-    expect(query(h.server.calls[0]!).get('wait')).to.equal('20');
-    expect(h.server.calls[0]!.signal.aborted).to.equal(true);
+    expect(query(h.server.calls[1]!).get('wait')).to.equal('19.5');
+    expect(h.server.calls[1]!.signal.aborted).to.equal(true);
     expect(h.msgs().at(-1)).to.equal('timed out waiting for the startup lock');
   });
 
