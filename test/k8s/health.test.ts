@@ -95,16 +95,15 @@ describe('startup-lock health (real process, fake API)', function () {
     ]);
     const ready = await p.waitForLog((l) => l.msg === 'startup-lock health ready');
     let seen = 0;
+    const verdicts = () => p.logs().filter((x) => x.msg === 'health: OK' || x.msg === 'health: failing');
     const verdict = async (ok: boolean, reason?: RegExp) => {
       const from = seen;
-      const line = await p.waitForLog((l) => {
-        const lines = p.logs().filter((x) => x.msg === 'health: OK' || x.msg === 'health: failing');
-        return lines
-          .slice(from)
-          .some((x) => (x.msg === 'health: OK') === ok && (!reason || reason.test(String(x.reason))));
-      });
-      seen = p.logs().filter((x) => x.msg === 'health: OK' || x.msg === 'health: failing').length;
-      return line;
+      const matches = (x: Record<string, unknown>) =>
+        (x.msg === 'health: OK') === ok && (!reason || reason.test(String(x.reason)));
+      await p.waitForLog(() => verdicts().slice(from).some(matches));
+      const all = verdicts();
+      seen = all.length;
+      return all.slice(from).find(matches) as Record<string, unknown>;
     };
     return { ...p, url: `http://127.0.0.1:${ready.port as number}`, verdict };
   }
