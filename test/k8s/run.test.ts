@@ -340,6 +340,29 @@ describe('startup-lock run (cluster lock on Leases, against the fake API)', func
     expect(await readLines(file('log'))).to.deep.equal(['ran']);
   });
 
+  it('waits through an unreachable API and takes the lock once it is back', async () => {
+    await api.goUnreachable();
+    const p = run(['--name', 'outage', '--wait-timeout', '30s'], 'echo ran >> "$DIR/log"');
+    await p.waitForStderr('Kubernetes API error; retrying');
+    expect(p.stderr()).to.contain('ECONNREFUSED');
+    await api.goReachable();
+    expect(await p.exited).to.equal(0);
+    expect(await readLines(file('log'))).to.deep.equal(['ran']);
+  });
+
+  it('falls back to polling when it may not watch Leases, with one warning naming the permission', async () => {
+    api.fail({ status: 403, verb: 'watch', resource: 'leases' });
+    const cmd = 'echo "start $ID" >> "$DIR/log"; sleep 0.2; echo "end $ID" >> "$DIR/log"';
+    const ps = ['a', 'b'].map((id) => run(['--name', 'nowatch', '--wait-timeout', '20s'], cmd, { ID: id }));
+    expect(await Promise.all(ps.map((p) => p.exited))).to.deep.equal([0, 0]);
+    const lines = await readLines(file('log'));
+    expect(maxOverlap(lines)).to.equal(1);
+    expect(lines).to.have.length(4);
+    const warned = ps.filter((p) => p.stderr().includes('cannot watch leases'));
+    expect(warned.length, 'the waiter warned').to.be.greaterThan(0);
+    for (const p of warned) expect(p.stderr().split('cannot watch leases').length - 1).to.equal(1);
+  });
+
   it('refuses bad settings with exit 2 and one clear line each', async () => {
     const p = startBin(
       [

@@ -12,6 +12,8 @@ export interface RunProc {
   exited: Promise<number>;
   stdout(): string;
   stderr(): string;
+  /** Resolves once stderr contains `text`; rejects on timeout or if the process exits first. */
+  waitForStderr(text: string, timeoutMs?: number): Promise<void>;
 }
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
@@ -25,7 +27,31 @@ export function startBin(args: readonly string[], env: NodeJS.ProcessEnv): RunPr
   const exited = new Promise<number>((resolve) => {
     proc.on('close', (code, signal) => resolve(signal ? 128 + (SIGNALS[signal] ?? 0) : (code ?? 0)));
   });
-  return { proc, exited, stdout: () => out, stderr: () => err };
+  const waitForStderr = (text: string, timeoutMs = 10_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!err.includes(text)) return;
+        finish();
+        resolve();
+      };
+      const onExit = () => {
+        finish();
+        reject(new Error(`process exited before writing ${JSON.stringify(text)} to stderr:\n${err}`));
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`timed out waiting for ${JSON.stringify(text)} on stderr:\n${err}`));
+      }, timeoutMs);
+      const finish = () => {
+        clearTimeout(timer);
+        proc.stderr?.off('data', check);
+        proc.off('close', onExit);
+      };
+      proc.stderr?.on('data', check);
+      proc.once('close', onExit);
+      check();
+    });
+  return { proc, exited, stdout: () => out, stderr: () => err, waitForStderr };
 }
 
 /** Stop a process if it still runs: SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
