@@ -26,6 +26,8 @@ class TimeoutError extends Error {
 }
 
 interface Entry {
+  /** The URL probed; state.target is the same URL without a password, for logs, metrics and status. */
+  url: string;
   state: CheckState;
   probe: Probe;
   timer: TimerHandle | null;
@@ -38,7 +40,15 @@ export class CheckScheduler implements DependencyGate {
 
   constructor(private readonly options: CheckSchedulerOptions) {
     this.entries = options.targets.map((target) => ({
-      state: { target, up: false, checked: false, lastError: null, lastChange: null, lastCheck: null },
+      url: target,
+      state: {
+        target: redact(target),
+        up: false,
+        checked: false,
+        lastError: null,
+        lastChange: null,
+        lastCheck: null,
+      },
       probe: options.probeFor(target),
       timer: null,
       inFlight: null,
@@ -83,7 +93,7 @@ export class CheckScheduler implements DependencyGate {
     );
     let result: ProbeResult;
     try {
-      result = await entry.probe(entry.state.target, controller.signal);
+      result = await entry.probe(entry.url, controller.signal);
     } catch (err) {
       // A probe should resolve, never throw; if one does, the dependency counts as down.
       result = down(err instanceof Error ? err.message : String(err));
@@ -114,4 +124,17 @@ export class CheckScheduler implements DependencyGate {
       this.options.observer?.onChange?.({ ...state });
     }
   }
+}
+
+/** `https://user:secret@host/` → `https://user:***@host/`: check URLs end up in logs, labels and status. */
+export function redact(target: string): string {
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    return target;
+  }
+  if (url.password === '') return target;
+  url.password = '***';
+  return url.toString();
 }

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { down, reasonOf } from '../../src/checks/probe.js';
+import { CheckScheduler, redact } from '../../src/checks/scheduler.js';
 import { parseTcpTarget } from '../../src/checks/tcp.js';
+import { ManualClock, settle } from '../support/manual-clock.js';
 
 describe('check targets and reasons', () => {
   it('reads host and port from tcp:// URLs, unbracketing IPv6 literals', () => {
@@ -21,5 +23,31 @@ describe('check targets and reasons', () => {
     expect(reasonOf(withCode)).to.equal('connect ECONNRESET 127.0.0.1:1');
     expect(reasonOf('plain')).to.equal('plain');
     expect(down('HTTP 503')).to.deep.equal({ up: false, error: 'HTTP 503' });
+  });
+});
+
+describe('check targets in logs, metrics and status', () => {
+  it('hide a password given in the URL but probe with it', async () => {
+    expect(redact('https://probe:s3cret@db.internal/health')).to.equal(
+      'https://probe:***@db.internal/health',
+    );
+    expect(redact('tcp://[::1]:5432')).to.equal('tcp://[::1]:5432');
+    const probed: string[] = [];
+    const scheduler = new CheckScheduler({
+      targets: ['http://probe:s3cret@127.0.0.1:1/'],
+      failHcMs: 1000,
+      passHcMs: 1000,
+      timeoutMs: 1000,
+      clock: new ManualClock(),
+      probeFor: () => async (url) => {
+        probed.push(url);
+        return { up: true, error: null };
+      },
+    });
+    scheduler.start();
+    await settle();
+    await scheduler.close();
+    expect(probed).to.deep.equal(['http://probe:s3cret@127.0.0.1:1/']);
+    expect(scheduler.states()[0]!.target).to.equal('http://probe:***@127.0.0.1:1/');
   });
 });
