@@ -139,8 +139,11 @@ export class LeaseLock {
           leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (ours ? 0 : 1),
         },
       };
-      const updated = await this.replace(name, body);
-      if (updated === 'conflict') continue; // someone else wrote it since we read it
+      const updated = await this.call('update', name, () =>
+        this.options.api.replaceNamespacedLease({ name, namespace: this.options.namespace, body }),
+      );
+      // Someone else wrote (or deleted) it since we read it: they won this one.
+      if (updated === 'conflict' || updated === 'not-found') continue;
       this.held = { name, lease: updated };
       return { kind: 'acquired', name };
     }

@@ -197,7 +197,15 @@ export class Runner {
   /** Run the command while renewing; stop it if the Lease is lost. */
   private async hold(): Promise<number> {
     const { config, command, lock, log, clock } = this.o;
-    const child = ChildGroup.spawn(command);
+    let child: ChildGroup;
+    try {
+      child = ChildGroup.spawn(command);
+    } catch (err) {
+      // Arguments Node refuses outright (a NUL byte, say); failures to exec arrive as 'error' events.
+      log.error({ err: (err as Error).message }, 'could not start the command');
+      await this.release();
+      return exitCodeOf({ kind: 'failed', error: err as NodeJS.ErrnoException });
+    }
     this.child = child;
     log.info({ pid: child.pid, command }, 'running the command');
 

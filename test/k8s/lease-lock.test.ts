@@ -88,6 +88,31 @@ describe('LeaseLock', () => {
     expect(results.filter((r) => r.kind === 'acquired')).to.have.length(1);
   });
 
+  it('treats a Lease deleted between its read and its write as a lost race, not an error', async () => {
+    await lock('a').tryAcquire();
+    await clock.advance(60_000);
+    // Delete the Lease right after b has read it.
+    const racing = {
+      readNamespacedLease: async (p: { name: string; namespace: string }) => {
+        const read = await leases.readNamespacedLease(p);
+        api.delete('leases', NS, p.name);
+        return read;
+      },
+      createNamespacedLease: leases.createNamespacedLease.bind(leases),
+      replaceNamespacedLease: leases.replaceNamespacedLease.bind(leases),
+    };
+    const b = new LeaseLock({
+      api: racing,
+      namespace: NS,
+      name: 'db',
+      holders: 1,
+      identity: 'b',
+      leaseDurationMs: 15_000,
+      clock,
+    });
+    expect(await b.tryAcquire()).to.deep.equal({ kind: 'busy', leases: [] });
+  });
+
   it('renews, surviving a write by someone else that leaves it the holder', async () => {
     const a = lock('a');
     await a.tryAcquire();
