@@ -332,6 +332,14 @@ describe('startup-lock run (cluster lock on Leases, against the fake API)', func
     expect(await readLines(file('log'))).to.deep.equal([]);
   });
 
+  it('fails fast with exit 4 when the API rejects the credentials (401)', async () => {
+    api.fail({ status: 401 });
+    const p = run(['--name', 'who', '--wait-timeout', '60s'], 'echo ran >> "$DIR/log"');
+    expect(await p.exited).to.equal(4);
+    expect(p.stderr()).to.contain('cannot get leases.coordination.k8s.io in namespace team: unauthorized');
+    expect(await readLines(file('log'))).to.deep.equal([]);
+  });
+
   it('retries other API errors until they clear', async () => {
     const failures = api.fail({ status: 500, verb: 'get', resource: 'leases', times: 3 });
     const p = run(['--name', 'retry', '--wait-timeout', '20s'], 'echo ran >> "$DIR/log"');
