@@ -32,6 +32,8 @@ interface Entry {
   probe: Probe;
   timer: TimerHandle | null;
   inFlight: AbortController | null;
+  /** The current round (probe and bookkeeping), awaited by close(). */
+  round: Promise<void> | null;
 }
 
 export class CheckScheduler implements DependencyGate {
@@ -52,6 +54,7 @@ export class CheckScheduler implements DependencyGate {
       probe: options.probeFor(target),
       timer: null,
       inFlight: null,
+      round: null,
     }));
   }
 
@@ -67,7 +70,7 @@ export class CheckScheduler implements DependencyGate {
   start(): void {
     if (this.running) return;
     this.running = true;
-    for (const entry of this.entries) void this.run(entry);
+    for (const entry of this.entries) this.schedule(entry);
   }
 
   /** Cancels every timer and aborts every probe in flight; resolves when they have let go. */
@@ -78,7 +81,12 @@ export class CheckScheduler implements DependencyGate {
       entry.timer = null;
       entry.inFlight?.abort(new Error('closing'));
     }
+    await Promise.all(this.entries.map((entry) => entry.round));
     for (const resource of this.options.resources ?? []) resource.close();
+  }
+
+  private schedule(entry: Entry): void {
+    entry.round = this.run(entry);
   }
 
   private async run(entry: Entry): Promise<void> {
@@ -108,7 +116,7 @@ export class CheckScheduler implements DependencyGate {
     observer?.onProbe?.(entry.state.target, result.up, now - started);
     this.record(entry, result, now);
     entry.timer = clock.setTimer(result.up ? this.options.passHcMs : this.options.failHcMs, () => {
-      void this.run(entry);
+      this.schedule(entry);
     });
   }
 
