@@ -111,11 +111,17 @@ export class EventRecorder {
     this.pump();
   }
 
-  /** Stop taking Events; wait (bounded by the request timeout) for those already sent. */
-  async close(): Promise<void> {
+  /** Stop taking Events; give those already under way a moment (at most `graceMs`) to finish. */
+  async close(graceMs = 2000): Promise<void> {
     this.closed = true;
     this.backlog.length = 0;
-    await Promise.allSettled([...this.inFlight]);
+    if (this.inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([Promise.allSettled([...this.inFlight]), grace]);
+    clearTimeout(timer);
   }
 
   private pump(): void {
@@ -136,7 +142,8 @@ export class EventRecorder {
     const uid = e.uid ?? this.options.uidOf?.(e.namespace, e.pod) ?? (await this.lookUpUid(e, timeout));
     const at = new Date(e.at);
     const body: CoreV1Event = {
-      metadata: { name: `${e.pod}.${eventSuffix(e.at)}`, namespace: e.namespace },
+      // Object names stop at 253 characters; the suffix keeps names unique, so the pod part gives way.
+      metadata: { name: `${e.pod.slice(0, 230)}.${eventSuffix(e.at)}`, namespace: e.namespace },
       involvedObject: { kind: 'Pod', apiVersion: 'v1', namespace: e.namespace, name: e.pod, uid },
       reason: e.reason,
       message: e.message,

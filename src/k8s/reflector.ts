@@ -48,6 +48,7 @@ export interface ReflectorOptions<T extends KubeObject> {
 }
 
 const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 5000 };
+const WATCH_OPEN_TIMEOUT_MS = 30_000;
 
 export class Reflector<T extends KubeObject> {
   private readonly store = new Map<string, T>();
@@ -190,6 +191,15 @@ export class Reflector<T extends KubeObject> {
       if (rv) this.resourceVersion = rv;
       this.apply(type, object);
     };
+    // client-node puts no timeout on opening a watch either: a request the API never answers would
+    // stall this copy for good. Give up on it after a while and start over (its late answer is dropped).
+    this.watchdog?.cancel();
+    this.watchdog = clock.setTimer(WATCH_OPEN_TIMEOUT_MS, () => {
+      if (!opened)
+        end(
+          new Error(`watch of ${this.options.resource} did not open within ${WATCH_OPEN_TIMEOUT_MS / 1000}s`),
+        );
+    });
     try {
       const controller = await new Watch(this.options.kubeConfig).watch(path, query, onEvent, end);
       if (ended || session !== this.session || this.stopped) {
@@ -200,6 +210,7 @@ export class Reflector<T extends KubeObject> {
       opened = true;
       this.recovered();
       // client-node sets no client-side timeout on a watch; a stream that dies silently ends here.
+      this.watchdog?.cancel();
       this.watchdog = clock.setTimer((timeoutSeconds + 30) * 1000, () => {
         controller.abort();
         end(null);
