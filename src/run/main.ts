@@ -1,21 +1,11 @@
 // `startup-lock run --name NAME [options] -- COMMAND [ARGS…]`: argv → validated config → Runner.
 // Logs go to stderr so the command's stdout stays exactly its own.
-import { CoordinationV1Api } from '@kubernetes/client-node';
 import { systemClock } from '../clock.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { runCommand } from '../config/run.js';
-import {
-  contextNamespace,
-  KubeConfigError,
-  loadKubeConfig,
-  requestTimeout,
-  serviceAccountNamespace,
-} from '../k8s/kube-config.js';
-import { LeaseLock, type LeaseApi } from '../k8s/lease-lock.js';
-import { LeaseWatch } from '../k8s/lease-watch.js';
+import type { LeaseApi } from '../k8s/lease-lock.js';
 import { createLogger } from '../log.js';
 import { resolveIdentity, resolveNamespace } from './identity.js';
-import { Runner } from './runner.js';
 
 export async function main(argv: string[]): Promise<number> {
   const { config, rest } = loadConfig(runCommand, argv);
@@ -24,6 +14,14 @@ export async function main(argv: string[]): Promise<number> {
       'no command to run: give it after --, e.g. startup-lock run --name db-migrations -- ./migrate.sh',
     ]);
   }
+  // The Kubernetes client takes most of a second to load: only once the settings are known good, so
+  // --help and configuration errors answer at once.
+  const { CoordinationV1Api } = await import('@kubernetes/client-node');
+  const { contextNamespace, KubeConfigError, loadKubeConfig, requestTimeout, serviceAccountNamespace } =
+    await import('../k8s/kube-config.js');
+  const { LeaseLock } = await import('../k8s/lease-lock.js');
+  const { LeaseWatch } = await import('../k8s/lease-watch.js');
+  const { Runner } = await import('./runner.js');
   let kubeConfig;
   try {
     kubeConfig = loadKubeConfig(config.kubeconfig);
