@@ -87,6 +87,8 @@ export function builtImage(): Promise<BuiltImage> {
           'build',
           '--network',
           'host',
+          // A failed step must not leave its container behind (the legacy builder keeps it otherwise).
+          '--force-rm',
           '--build-arg',
           `BUILD_IMAGE=${buildImageArg}`,
           '--build-arg',
