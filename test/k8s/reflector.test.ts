@@ -1,0 +1,110 @@
+// The list+watch loop behind release-on-ready and health, in-process against the fake API: changes in
+// order, DELETED for what vanished while disconnected, one health report per outage, clean stop.
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import { pino } from 'pino';
+import { systemClock } from '../../src/clock.js';
+import { AccessDeniedError, type ApiCallError } from '../../src/k8s/api-error.js';
+import { Reflector, type ChangeType } from '../../src/k8s/reflector.js';
+import { AsyncQueue } from '../support/async-queue.js';
+import { FakeKubeApi } from '../support/fake-kube-api.js';
+import { kubeConfigFor } from '../support/kube-client.js';
+import { pod } from '../support/kube-pods.js';
+
+type Change = { type: ChangeType; name: string };
+type Health = AccessDeniedError | ApiCallError | null;
+
+describe('Reflector (list + watch) against the fake API', function () {
+  this.timeout(15_000);
+  let api: FakeKubeApi;
+  let reflector: Reflector<V1Pod>;
+  let changes: AsyncQueue<Change>;
+  let health: AsyncQueue<Health>;
+
+  beforeEach(async () => {
+    api = await FakeKubeApi.start();
+    api.create('pods', pod('ns', 'a', 'node-1'));
+    api.create('pods', pod('ns', 'b', 'node-1'));
+    api.create('pods', pod('ns', 'other', 'node-2'));
+    changes = new AsyncQueue();
+    health = new AsyncQueue();
+    const kubeConfig = kubeConfigFor(api);
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    const fieldSelector = 'spec.nodeName=node-1';
+    reflector = new Reflector<V1Pod>({
+      kubeConfig,
+      resource: 'pods',
+      path: '/api/v1/pods',
+      fieldSelector,
+      list: () => core.listPodForAllNamespaces({ fieldSelector }),
+      onChange: (type, obj) => changes.push({ type, name: obj.metadata?.name ?? '' }),
+      onHealth: (error) => health.push(error),
+      clock: systemClock,
+      log: pino({ level: 'silent' }),
+      backoff: { initialMs: 20, maxMs: 100 },
+    });
+  });
+
+  afterEach(async () => {
+    reflector.stop();
+    await api.close();
+  });
+
+  it('lists, then reports every change the watch brings, for the selected objects only', async () => {
+    reflector.start();
+    expect(await changes.next()).to.deep.equal({ type: 'ADDED', name: 'a' });
+    expect(await changes.next()).to.deep.equal({ type: 'ADDED', name: 'b' });
+    await api.waitForWatches('pods');
+    expect(reflector.synced).to.equal(true);
+    api.patch('pods', 'ns', 'a', { status: { phase: 'Running' } });
+    api.patch('pods', 'ns', 'other', { status: { phase: 'Running' } });
+    api.delete('pods', 'ns', 'b');
+    expect(await changes.next()).to.deep.equal({ type: 'MODIFIED', name: 'a' });
+    expect(await changes.next()).to.deep.equal({ type: 'DELETED', name: 'b' });
+    expect(reflector.items().map((p) => p.metadata?.name)).to.deep.equal(['a']);
+    expect(reflector.get('ns', 'a')?.status?.phase).to.equal('Running');
+  });
+
+  it('after 410 Gone, lists again and reports what vanished meanwhile as DELETED', async () => {
+    reflector.start();
+    await changes.next();
+    await changes.next();
+    await api.waitForWatches('pods');
+    api.dropWatches();
+    api.delete('pods', 'ns', 'a');
+    api.create('pods', pod('ns', 'c', 'node-1'));
+    api.compactHistory();
+    const seen = [await changes.next(), await changes.next()];
+    expect(seen).to.have.deep.members([
+      { type: 'DELETED', name: 'a' },
+      { type: 'ADDED', name: 'c' },
+    ]);
+    expect(changes.pending).to.deep.equal([]);
+  });
+
+  it('reports a forbidden list once, keeps retrying with backoff, and reports recovery', async () => {
+    const forbidden = api.fail({ status: 403, verb: 'list', resource: 'pods' });
+    reflector.start();
+    const error = await health.next();
+    expect(error).to.be.instanceOf(AccessDeniedError);
+    expect(error?.message).to.match(/^cannot list pods cluster-wide: forbidden/);
+    await api.waitForRequest(() => forbidden.hits >= 3);
+    expect(health.pending, 'no report per retry').to.deep.equal([]);
+    forbidden.clear();
+    expect(await health.next()).to.equal(null);
+    expect(reflector.synced).to.equal(true);
+  });
+
+  it('stop() closes the watch and makes no further requests', async () => {
+    reflector.start();
+    await api.waitForWatches('pods');
+    reflector.stop();
+    const count = api.requests.length;
+    await new Promise<void>((resolve) => {
+      const check = () => (api.watchCount('pods') === 0 ? resolve() : setImmediate(check));
+      check();
+    });
+    api.patch('pods', 'ns', 'a', { status: { phase: 'Running' } });
+    expect(api.requests.length).to.equal(count);
+  });
+});
