@@ -1,5 +1,6 @@
 // The lock server's Kubernetes features, assembled in one place so server.ts only creates, starts and
 // stops them: --release-on-ready (the pod watcher) and --events (the Event recorder).
+import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import { ConfigError } from '../config/load.js';
 import type { ServerConfig } from '../config/server.js';
@@ -38,7 +39,8 @@ export function createKubeFeatures(
   const events = config.events
     ? new EventRecorder({
         kubeConfig,
-        nodeName: config.nodeName,
+        // Events name where they come from; without --node-name the host name is the next best thing.
+        nodeName: config.nodeName || hostname(),
         clock,
         log,
         uidOf: pods ? (namespace, name) => pods.uidOf(namespace, name) : undefined,
