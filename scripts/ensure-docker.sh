@@ -29,7 +29,8 @@ engine_answers() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2
 dockerd_running() {
   local pid
   pid="$(cat /var/run/docker.pid 2>/dev/null || true)"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  # /proc rather than kill -0: a non-root user may not signal root's dockerd but can see it.
+  [ -n "$pid" ] && [ -d "/proc/$pid" ]
 }
 
 wait_for_engine() {
@@ -67,7 +68,7 @@ if ! engine_answers; then
   fi
   if ! wait_for_engine; then
     tail -n 20 "$log_file" >&2 2>/dev/null || true
-    fail_or_warn "dockerd did not answer within ${wait_seconds}s (log: $log_file)"
+    fail_or_warn "dockerd did not answer within ${wait_seconds}s (log: $log_file; not root? the socket may need the docker group)"
   fi
 fi
 log "engine: Docker $(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?')"
