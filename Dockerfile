@@ -10,7 +10,9 @@
 # Machines without a registry build local bases (scripts/docker-base-images.sh) and pass them in:
 #   docker build --network host --build-arg BUILD_IMAGE=startup-lock/node-build:local \
 #     --build-arg RUNTIME_IMAGE=startup-lock/node-runtime:local -t startup-lock:dev .
-# (No "# syntax=" line and no RUN --mount: the file must also build with the legacy builder offline.)
+# (No "# syntax=" line, no RUN --mount and no FROM --platform=$BUILDPLATFORM: the file must also build
+# with the legacy builder offline. With buildx the arm64 build stages therefore run under emulation;
+# they only run npm and tsc, so the result is the same, just slower.)
 
 ARG BUILD_IMAGE=node:24-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
