@@ -129,17 +129,19 @@ describe('release on Ready (real server, fake API)', function () {
     await r.next(`${NS}/app-0`, 'pod_gone');
   });
 
-  it('keeps the lease while the pod runs but is not Ready yet', async () => {
-    const s = await server();
-    expect(await acquire(s, `${NS}/app-0`)).to.equal(200);
-    api.patch('pods', NS, 'app-0', readyStatus(false));
-    // Another pod turning Ready is seen after the first change: by then app-0 would have been released.
+  it('keeps the lease while the pod runs but is not Ready yet, and ignores pods of other nodes', async () => {
+    const s = await server(['--locks', '3']);
     const r = releases(s);
-    expect(await acquire(s, `${NS}/app-1`)).to.equal(423);
+    expect(await acquire(s, `${NS}/app-0`)).to.equal(200);
+    expect(await acquire(s, `${NS}/elsewhere`)).to.equal(200);
+    expect(await acquire(s, `${NS}/app-2`)).to.equal(200);
+    api.patch('pods', NS, 'app-0', readyStatus(false));
     api.patch('pods', NS, 'elsewhere', readyStatus());
+    // The watch delivers in order: once app-2's Ready has released it, the two changes before were seen.
     api.patch('pods', NS, 'app-2', readyStatus());
-    await api.waitFor('pods', (p) => (p.metadata as { name: string }).name === 'app-2');
-    expect(await acquire(s, `${NS}/app-1`)).to.equal(423);
+    await r.next(`${NS}/app-2`, 'ready');
+    const status = (await (await fetch(`${s.url}/v1/status`)).json()) as { holders: { holder: string }[] };
+    expect(status.holders.map((h) => h.holder)).to.deep.equal([`${NS}/app-0`, `${NS}/elsewhere`]);
     api.patch('pods', NS, 'app-0', readyStatus(true));
     await r.next(`${NS}/app-0`, 'ready');
   });
