@@ -195,7 +195,7 @@ describe('startup-lock health (real process, fake API)', function () {
       daemonSet('tolerant', { tolerations: [{ key: 'dedicated', operator: 'Exists' }] }),
     );
     const h = await health(['--self-name', 'startup-lock', '--self-namespace', 'startup-lock']);
-    await h.verdict(false, /tolerant: no pod/);
+    await h.verdict(false, /^DaemonSet kube-system\/tolerant: no pod on this node yet$/);
     api.create('pods', dsPod(tolerant, 'x', NODE, true));
     await h.verdict(true, /1 DaemonSet/);
     const status = JSON.parse((await get(h, '/status')).body) as { daemonSets: Record<string, unknown>[] };
