@@ -289,46 +289,41 @@ describe('startup-lock acquire (real process)', function () {
     stub.listen(0, '127.0.0.1');
     await once(stub, 'listening');
     const { port } = stub.address() as AddressInfo;
-    /** Milliseconds from spawn to the stub seeing the request, median of 7 runs. */
-    const measure = async (args: string[]): Promise<number> => {
-      const runs: number[] = [];
-      for (let i = 0; i < 7; i++) {
-        const seen = new Promise<number>((resolve) => (arrived = resolve));
-        const spawnedAt = performance.now();
-        const child = spawn(process.execPath, args, { stdio: 'ignore' });
-        runs.push((await seen) - spawnedAt);
-        const [code] = (await once(child, 'exit')) as [number];
-        expect(code).to.equal(0);
-      }
-      return Math.round(runs.sort((a, b) => a - b)[runs.length >> 1]!);
+    /** Milliseconds from spawn to the stub seeing the request. */
+    const timeToFirstRequest = async (args: string[]): Promise<number> => {
+      const seen = new Promise<number>((resolve) => (arrived = resolve));
+      const spawnedAt = performance.now();
+      const child = spawn(process.execPath, args, { stdio: 'ignore' });
+      const ms = (await seen) - spawnedAt;
+      const [code] = (await once(child, 'exit')) as [number];
+      expect(code).to.equal(0);
+      return ms;
     };
-    let median: number, bare: number;
+    const client = [BIN, 'acquire', '--host', '127.0.0.1', '--port', String(port), '--holder', 'ns/p'];
+    // The floor on this machine right now: a bare node process sending the same request. Runs alternate
+    // so both see the same load; the minimum is the least noisy estimate on a shared machine.
+    const bareScript = `require('http').request({host:'127.0.0.1',port:${port},method:'POST',path:'/'}).on('response',r=>r.resume()).end()`;
+    const clientRuns: number[] = [];
+    const bareRuns: number[] = [];
     try {
-      median = await measure([
-        BIN,
-        'acquire',
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--holder',
-        'ns/p',
-        '--log-level',
-        'warn',
-      ]);
-      // The floor on this machine right now: a bare node process sending the same request.
-      bare = await measure([
-        '-e',
-        `require('http').request({host:'127.0.0.1',port:${port},method:'POST',path:'/'}).on('response',r=>r.resume()).end()`,
-      ]);
+      for (let i = 0; i < 9; i++) {
+        clientRuns.push(await timeToFirstRequest([...client, '--log-level', 'warn']));
+        bareRuns.push(await timeToFirstRequest(['-e', bareScript]));
+      }
     } finally {
       stub.close();
     }
+    const stats = (runs: number[]) => {
+      const sorted = [...runs].sort((a, b) => a - b);
+      return { min: Math.round(sorted[0]!), median: Math.round(sorted[sorted.length >> 1]!) };
+    };
+    const mine = stats(clientRuns);
+    const bare = stats(bareRuns);
     console.log(
-      `      process start → first request: median ${median} ms (target < 150 ms); ` +
-        `bare node doing the same: ${bare} ms, so the client's own start-up costs ${median - bare} ms`,
+      `      process start → first request: median ${mine.median} ms, min ${mine.min} ms (target < 150 ms); ` +
+        `bare node: median ${bare.median} ms, min ${bare.min} ms; the client's own share ≈ ${mine.min - bare.min} ms`,
     );
     // The figure is the deliverable; the bound only catches a heavy import sneaking in on a busy machine.
-    expect(median - bare).to.be.below(150);
+    expect(mine.min - bare.min).to.be.below(150);
   });
 });
