@@ -309,14 +309,7 @@ class Waiter {
       return this.unexpected(answer);
     }
     if (status === 400) {
-      const message = errorOf(text);
-      const maxWait = /^wait must be .* to (\d+(?:\.\d+)?)/.exec(message);
-      if (maxWait && this.api === 'v1' && Number(maxWait[1]) * 1000 < this.waitMs) {
-        this.waitMs = Number(maxWait[1]) * 1000;
-        this.d.log.warn({ waitMs: this.waitMs }, "long polls shortened to the server's --max-wait");
-        return 0;
-      }
-      return { kind: 'bad-usage', message: `the lock server refused the request: ${message}` };
+      return { kind: 'bad-usage', message: `the lock server refused the request: ${errorOf(text)}` };
     }
     if (status === 401 || status === 403) {
       const message =

@@ -262,18 +262,6 @@ describe('acquire client (state machine)', () => {
     });
   });
 
-  it("shortens its long polls to the server's --max-wait instead of failing", async () => {
-    const h = harness();
-    h.server.then({ answer: waiting(1, 1, 'locked') });
-    h.server.then({
-      answer: json(400, { error: 'wait must be a number of seconds from 0 to 30, got "55"' }),
-    });
-    h.server.then({ answer: LEASE });
-    await h.clock.advance(0);
-    expect((await h.done).kind).to.equal('acquired');
-    expect(h.server.calls.map((c) => query(c).get('wait'))).to.deep.equal(['0', '55', '30']);
-  });
-
   it('names the token on 401', async () => {
     const without = harness();
     without.server.then({ answer: json(401, { error: 'a valid bearer token is required' }) });
