@@ -158,6 +158,15 @@ describe('server (real process)', function () {
       expect((await fetch(`${s.url}/v1/leases/${a.id}?duration=5`, { method: 'PUT' })).status).to.equal(404);
     });
 
+    it('answers a wait longer than --max-wait at the server limit', async () => {
+      const s = await startServer(['--max-wait', '1']);
+      await post(s, 'holder=ns/a&duration=60');
+      const started = Date.now();
+      const res = await post(s, 'holder=ns/b&wait=30');
+      expect(res.status).to.equal(423);
+      expect(Date.now() - started).to.be.within(900, 5000);
+    });
+
     it('turns away requests beyond max-queue with 429', async () => {
       const s = await startServer(['--max-queue', '2']);
       await post(s, 'holder=ns/a&duration=60');
