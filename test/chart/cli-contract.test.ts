@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { acquireCommand } from '../../src/config/acquire.js';
+import { healthCommand } from '../../src/config/health.js';
 import { loadConfig } from '../../src/config/load.js';
 import { serverCommand } from '../../src/config/server.js';
 import { chartDir, get, render, renderNotes, requireHelm } from './helm.js';
@@ -59,6 +60,37 @@ describe('chart: args accepted by the startup-lock CLI', function () {
       nodeName: 'node-1',
     });
     expect(config.check).to.deep.equal(['tcp://127.0.0.1:5432', 'http://127.0.0.1:9998/']);
+  });
+
+  it('health sidecar args with every option set load to the values given', async function () {
+    const objects = await render({
+      values: {
+        k8sHealth: {
+          enabled: true,
+          port: 9997,
+          namespace: 'kube-system',
+          hostNetworkOnly: true,
+          include: ['tier:node'],
+          failHc: '5s',
+          passHc: '2m',
+        },
+      },
+    });
+    const daemonSet = asDaemonSet(get(objects, 'DaemonSet'));
+    const health = daemonSet.spec?.template.spec?.containers.find((c) => c.name === 'health');
+    const [command, ...args] = health?.args ?? [];
+    expect(command).to.equal('health');
+    const { config } = loadConfig(healthCommand, args, podEnv);
+    expect(config).to.include({
+      port: 9997,
+      namespace: 'kube-system',
+      hostNet: true,
+      failHc: 5000,
+      passHc: 120_000,
+      nodeName: 'node-1',
+      selfName: daemonSet.metadata?.name,
+    });
+    expect(config.in).to.deep.equal(['tier:node']);
   });
 
   it('the NOTES initContainer args load as acquire options', async function () {
