@@ -22,3 +22,15 @@ export const nodeName = option({
   default: '',
   fallbackEnv: ['NODE_NAME'],
 });
+
+export const listenHost = option({ kind: 'string', doc: 'Address to listen on.', default: '0.0.0.0' });
+
+export function listenPort(defaultPort: number) {
+  return option({
+    kind: 'int',
+    doc: 'Port to listen on (0 picks a free one).',
+    default: defaultPort,
+    min: 0,
+    max: 65535,
+  });
+}

@@ -1,20 +1,14 @@
 // Options of `startup-lock health`. The original k8s-health flags keep their names and meaning
 // (--namespace, --hostNet, --in, --ex, --failHc, --passHc on port 9999).
-import { kubeconfig, logLevel, nodeName } from './common.js';
+import { kubeconfig, listenHost, listenPort, logLevel, nodeName } from './common.js';
 import type { CommandSpec } from './load.js';
 import { option, type ConfigOf } from './options.js';
 
 const HOUR = 3_600_000;
 
 export const healthSchema = {
-  host: option({ kind: 'string', doc: 'Address to listen on.', default: '0.0.0.0' }),
-  port: option({
-    kind: 'int',
-    doc: 'Port to listen on (0 picks a free one).',
-    default: 9999,
-    min: 0,
-    max: 65535,
-  }),
+  host: listenHost,
+  port: listenPort(9999),
   nodeName,
   namespace: option({
     kind: 'string',

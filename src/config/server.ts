@@ -1,19 +1,13 @@
 // Options of `startup-lock server`. The original pod-startup-lock flags keep their names and meaning.
-import { kubeconfig, logLevel, nodeName } from './common.js';
+import { kubeconfig, listenHost, listenPort, logLevel, nodeName } from './common.js';
 import type { CommandSpec } from './load.js';
 import { option, type ConfigOf } from './options.js';
 
 const HOUR = 3_600_000;
 
 export const serverSchema = {
-  host: option({ kind: 'string', doc: 'Address to listen on.', default: '0.0.0.0' }),
-  port: option({
-    kind: 'int',
-    doc: 'Port to listen on (0 picks a free one).',
-    default: 8888,
-    min: 0,
-    max: 65535,
-  }),
+  host: listenHost,
+  port: listenPort(8888),
   locks: option({
     kind: 'int',
     doc: 'Slots: start-ups allowed at the same time.',
