@@ -1,6 +1,7 @@
 // argv → command. Each command lives in its own module and is imported only when chosen, so the
 // init-container client never loads the server's dependencies.
 import { ConfigError, HelpRequested } from './config/load.js';
+import { OperationalError } from './errors.js';
 
 type CommandMain = (argv: string[]) => Promise<number>;
 
@@ -57,6 +58,9 @@ export async function main(argv: string[]): Promise<void> {
     } else if (err instanceof ConfigError) {
       for (const line of err.problems) process.stderr.write(`startup-lock ${name}: ${line}\n`);
       process.exitCode = 2;
+    } else if (err instanceof OperationalError) {
+      process.stderr.write(`startup-lock ${name}: ${err.message}\n`);
+      process.exitCode = 1;
     } else {
       process.stderr.write(`startup-lock ${name}: ${(err as Error).stack ?? String(err)}\n`);
       process.exitCode = 1;

@@ -10,6 +10,8 @@ import type { DependencyGate } from '../checks/types.js';
 import type { ServerConfig } from '../config/server.js';
 import { LockEngine } from '../lock/engine.js';
 import type { DenialReason, ReleaseReason } from '../lock/types.js';
+import { ConfigError } from '../config/load.js';
+import { OperationalError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createMetrics } from '../metrics.js';
 import { createApp, type Lifecycle } from './app.js';
@@ -132,8 +134,7 @@ export async function startServer(
     engine.listen({ changed: () => state?.markDirty() });
   }
 
-  const token = config.tokenFile === '' ? null : (await readFile(config.tokenFile, 'utf8')).trim();
-  if (token === '') throw new Error(`--token-file ${config.tokenFile} is empty`);
+  const token = config.tokenFile === '' ? null : await readToken(config.tokenFile);
 
   const app = createApp({
     engine,
@@ -153,9 +154,13 @@ export async function startServer(
   http.requestTimeout = config.maxWait + 30_000;
   http.headersTimeout = 20_000;
   await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
+    http.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new OperationalError(`cannot listen on ${config.host}:${config.port}: ${err.code ?? err.message}`),
+      ),
+    );
     http.listen(config.port, config.host, () => {
-      http.off('error', reject);
+      http.removeAllListeners('error');
       resolve();
     });
   });
@@ -202,4 +207,17 @@ export async function startServer(
     })());
 
   return { port, engine, shutdown };
+}
+
+async function readToken(path: string): Promise<string> {
+  let token: string;
+  try {
+    token = (await readFile(path, 'utf8')).trim();
+  } catch (err) {
+    throw new ConfigError([
+      `--token-file: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    ]);
+  }
+  if (token === '') throw new ConfigError([`--token-file: ${path} is empty`]);
+  return token;
 }

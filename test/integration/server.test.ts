@@ -353,6 +353,18 @@ describe('server (real process)', function () {
       expect((await fetch(`${s.url}/`)).status).to.equal(200);
     });
 
+    it('exits 1 with a one-line reason when the port is taken, and 2 for an unreadable token file', async () => {
+      const s = await startServer();
+      const taken = startProcess(['server', '--host', '127.0.0.1', '--port', String(s.port)]);
+      expect((await taken.exited).code).to.equal(1);
+      expect(taken.output().trim()).to.equal(
+        `startup-lock server: cannot listen on 127.0.0.1:${s.port}: EADDRINUSE`,
+      );
+      const noToken = startProcess(['server', '--port', '0', '--token-file', '/nonexistent/token']);
+      expect((await noToken.exited).code).to.equal(2);
+      expect(noToken.output()).to.include('--token-file: cannot read /nonexistent/token: ENOENT');
+    });
+
     it('stops with exit 2 naming the option for a bad flag, before listening', async () => {
       const p = startProcess(['server', '--port', '99999', '--check', 'ftp://nope']);
       const exit = await p.exited;

@@ -1,0 +1,5 @@
+// Errors the operator can act on (a port in use, an unreadable file): the CLI prints their message
+// alone and exits 1. Anything else is a bug and is printed with its stack.
+export class OperationalError extends Error {
+  override name = 'OperationalError';
+}
