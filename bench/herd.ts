@@ -5,7 +5,8 @@
 //                 timeout, any non-200 = wait); fixed leases of pod-startup-lock's default 10 s;
 //   legacy-tuned  the same with `?duration=` hand-tuned to W (rounded up to whole seconds);
 //   startup-lock  the real `startup-lock acquire` client (lease API), and the app releasing its
-//                 lease the moment it is ready, as --release-on-ready does in a cluster.
+//                 lease the moment it is ready, as --release-on-ready does in a cluster;
+//   lease-api     diagnostic: the same protocol polled from this process, so no client boots.
 // Makespan: from launching the first pod (its init client; with no lock, the app) to the last app
 // ready. Start-up wall: from the app's main work starting (lock held, process booted) to ready,
 // which is what its probes see, so the deadline D applies to it. Physical limit: N·W / cores.
@@ -18,7 +19,7 @@ import { parseArgs } from 'node:util';
 import type { AppReport } from './herd-app.js';
 import { BIN, isMain, machine, quantile, startBenchServer, table, type BenchServer } from './lib.js';
 
-export const MODES = ['none', 'legacy', 'legacy-tuned', 'startup-lock'] as const;
+export const MODES = ['none', 'legacy', 'legacy-tuned', 'startup-lock', 'lease-api'] as const;
 export type ModeName = (typeof MODES)[number];
 
 export interface HerdOptions {
@@ -241,17 +242,41 @@ function leaseIdFrom(log: string): string | undefined {
 }
 
 /** A holder that already holds a lease gets the same one back: the app can always find its own. */
-function lookUpLease(server: BenchServer, holder: string): Promise<string> {
+async function lookUpLease(server: BenchServer, holder: string): Promise<string> {
+  const { status, body } = await postLease(server, { holder, wait: '0' });
+  const lease = status === 200 ? (JSON.parse(body) as { id?: string }) : {};
+  if (!lease.id) throw new Error(`no lease for ${holder}: ${status} ${body}`);
+  return lease.id;
+}
+
+/**
+ * Diagnostic: the same lease API long-polled from the harness, so no client process boots. The gap
+ * between this mode and startup-lock is what the acquire process itself costs (Node's start-up).
+ */
+function leaseApiInit(server: BenchServer, durationS: number): Init {
+  return async (i) => {
+    const q = { holder: `bench/app-${i}`, duration: String(durationS), wait: '55' };
+    for (;;) {
+      const { status, body } = await postLease(server, q);
+      if (status === 200) {
+        const { id } = JSON.parse(body) as { id: string };
+        return { releaseUrl: `${server.url}/v1/leases/${encodeURIComponent(id)}` };
+      }
+      if (status !== 423) throw new Error(`lease for ${q.holder}: ${status} ${body}`);
+    }
+  };
+}
+
+function postLease(
+  server: BenchServer,
+  query: Record<string, string>,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const q = new URLSearchParams({ holder, wait: '0' });
+    const q = new URLSearchParams(query);
     const req = request(`${server.url}/v1/leases?${q}`, { method: 'POST' }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => {
-        const lease = res.statusCode === 200 ? (JSON.parse(body) as { id?: string }) : {};
-        if (lease.id) resolve(lease.id);
-        else reject(new Error(`no lease for ${holder}: ${res.statusCode} ${body}`));
-      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
     req.end();
@@ -343,6 +368,7 @@ const LABELS: Record<ModeName, (o: HerdOptions) => string> = {
   legacy: (o) => `original: GET / every 1 s, ${o.legacyTimeoutS} s leases`,
   'legacy-tuned': (o) => `original, lease tuned to ${Math.ceil(o.workS)} s`,
   'startup-lock': () => 'startup-lock: acquire + release on ready',
+  'lease-api': () => 'diagnostic: lease API without a client process',
 };
 
 async function runMode(
@@ -367,8 +393,9 @@ async function runMode(
     if (mode === 'legacy') init = legacyInit(server, null);
     if (mode === 'legacy-tuned') init = legacyInit(server, Math.ceil(o.workS));
     // The lease duration is only an upper bound here: the app's release ends it.
-    if (mode === 'startup-lock')
-      init = acquireInit(server, Math.max(o.legacyTimeoutS, Math.ceil(4 * o.workS)));
+    const upperBoundS = Math.max(o.legacyTimeoutS, Math.ceil(4 * o.workS));
+    if (mode === 'startup-lock') init = acquireInit(server, upperBoundS);
+    if (mode === 'lease-api') init = leaseApiInit(server, upperBoundS);
   }
   const serverCpu0 = server ? procCpuMs(server.child.pid!) : 0;
   const childCpu0 = procCpuMs('self', true);
@@ -557,7 +584,7 @@ function targetRows(r: HerdResult): [string, string, string, string][] {
       `${o.apps}/${o.apps} (the herd)`,
       ok(none.deadlineMisses === o.apps),
     ]);
-  for (const m of ['legacy', 'legacy-tuned'] as const) {
+  for (const m of ['legacy', 'legacy-tuned', 'lease-api'] as const) {
     const x = by(m);
     if (x)
       rows.push([
