@@ -30,5 +30,13 @@ for dir in unit integration k8s chart observability container; do
 done
 
 step "tests: ${suites[*]}"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
 npx c8 --reporter=text-summary --reporter=lcov --src src --exclude 'test/**' --exclude 'bench/**' \
-  mocha "${suites[@]}"
+  mocha "${suites[@]}" 2>&1 | tee "$log" || status=$?
+# One plain closing line for CI, from mocha's own counts.
+passed="$(grep -Eo '^ +[0-9]+ passing' "$log" | grep -Eo "[0-9]+" | tail -n 1 || true)"
+failed="$(grep -Eo '^ +[0-9]+ failing' "$log" | grep -Eo "[0-9]+" | tail -n 1 || true)"
+echo "tests: ${passed:-0} passed, ${failed:-0} failed"
+exit "$status"
