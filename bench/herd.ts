@@ -361,10 +361,8 @@ export interface ModeResult {
   rounds?: RoundSummary[];
 }
 
-type RoundSummary = Pick<
-  ModeResult,
-  'makespanS' | 'makespanOverLimit' | 'deadlineMisses' | 'backgroundCores' | 'startupWall'
->;
+/** A round's figures without the per-app detail. */
+type RoundSummary = Omit<ModeResult, 'apps' | 'rounds'>;
 
 const LABELS: Record<ModeName, (o: HerdOptions) => string> = {
   none: () => 'no lock (the herd)',
@@ -525,19 +523,7 @@ function quietest(rounds: ModeResult[]): ModeResult {
     .sort((a, b) => a.makespanS - b.makespanS);
   const best = quiet[Math.floor((quiet.length - 1) / 2)]!;
   if (rounds.length === 1) return best;
-  const summary = ({
-    makespanS,
-    makespanOverLimit,
-    deadlineMisses,
-    backgroundCores,
-    startupWall,
-  }: ModeResult) => ({
-    makespanS,
-    makespanOverLimit,
-    deadlineMisses,
-    backgroundCores,
-    startupWall,
-  });
+  const summary = ({ apps: _apps, rounds: _rounds, ...figures }: ModeResult): RoundSummary => figures;
   return { ...best, rounds: rounds.map(summary) };
 }
 
