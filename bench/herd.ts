@@ -331,6 +331,8 @@ interface AppTimes {
   /** Seconds after the launch of the first pod. */
   launchedS: number;
   grantedS: number;
+  /** The app's own process start (after its init step). */
+  processStartS: number;
   workStartS: number;
   readyS: number;
   startupWallS: number;
@@ -342,6 +344,8 @@ export interface ModeResult {
   mode: ModeName;
   label: string;
   makespanS: number;
+  /** The same end, counted from the first app process's start: leaves out the first init step. */
+  makespanFromFirstAppS: number;
   physicalLimitS: number;
   makespanOverLimit: number;
   startupWall: { meanS: number; p99S: number; minS: number };
@@ -412,6 +416,7 @@ async function runMode(
     return {
       launchedS: s(launched),
       grantedS: s(grantedAt),
+      processStartS: s(report.processStart),
       workStartS: s(report.workStart),
       readyS: s(report.ready),
       startupWallS: (report.ready - report.workStart) / 1000,
@@ -445,6 +450,7 @@ async function runMode(
     mode,
     label: LABELS[mode](o),
     makespanS: round(makespanS),
+    makespanFromFirstAppS: round(makespanS - Math.min(...apps.map((a) => a.processStartS))),
     physicalLimitS: round(physicalLimitS),
     makespanOverLimit: round(makespanS / physicalLimitS),
     startupWall: { meanS: round(mean(walls)), p99S: round(quantile(walls, 0.99)), minS: round(walls[0]!) },
@@ -476,12 +482,15 @@ export interface HerdResult {
 
 export const DEFINITIONS = {
   makespan: 'from launching the first pod (its init client; with no lock, the app) to the last app ready',
+  fromFirstApp:
+    'makespan counted from the first app process start instead: leaves out the init step before it',
   startupWall:
     'per app, from its main work starting (lock held, process booted) to ready: what its probes see; the deadline applies to it',
   physicalLimit:
     'N·W / cores: the CPU work alone, spread perfectly over every core (W as measured on a lone app)',
   backgroundCores: 'CPU the rest of the machine used during the mode (other test suites), in cores',
-  leftLimit: 'N·W / (cores − background): the limit with only the CPU the rest of the machine left free',
+  leftLimit:
+    'herd.json makespanOverLeftLimit: makespan over N·W / (cores − background), the limit with only the CPU left free',
 };
 
 export async function runHerdBench(o: HerdOptions = herdOptions([])) {
@@ -560,6 +569,12 @@ function targetRows(r: HerdResult): [string, string, string, string][] {
         ok(sl.makespanOverLimit <= 1.1),
       ],
       [
+        'startup-lock, counted from the first app start',
+        `${round(sl.makespanFromFirstAppS / sl.physicalLimitS)}× (${sl.makespanFromFirstAppS} s)`,
+        '',
+        '',
+      ],
+      [
         'startup-lock app start-up wall, p99',
         `${sl.startupWall.p99S} s (${round(sl.startupWall.p99S / o.workS)} W)`,
         '≤ 1.2 W',
@@ -598,25 +613,25 @@ function modeTable(r: HerdResult): string {
     'mode',
     'makespan',
     '× limit',
+    'from 1st app',
     'start-up mean',
     'start-up p99',
     `> D (${r.options.deadlineS} s)`,
     'wait mean',
     'overhead CPU',
     'background',
-    '× limit, CPU left',
   ];
   const rows = r.modes.map((m) => [
     m.label,
     `${m.makespanS.toFixed(2)} s`,
     `${m.makespanOverLimit.toFixed(2)}×`,
+    `${m.makespanFromFirstAppS.toFixed(2)} s (${(m.makespanFromFirstAppS / m.physicalLimitS).toFixed(2)}×)`,
     `${m.startupWall.meanS.toFixed(2)} s`,
     `${m.startupWall.p99S.toFixed(2)} s`,
     `${m.deadlineMisses}/${r.options.apps}`,
     `${m.waitMeanS.toFixed(2)} s`,
     `${m.overheadCpuS.toFixed(2)} s`,
     `${m.backgroundCores.toFixed(2)} cores`,
-    `${m.makespanOverLeftLimit.toFixed(2)}×`,
   ]);
   return grid(head, rows);
 }
