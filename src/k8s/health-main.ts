@@ -2,21 +2,15 @@
 // until SIGTERM/SIGINT. API trouble is reported as 412 with the reason, never a crash.
 import { systemClock } from '../clock.js';
 import { healthCommand } from '../config/health.js';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { DaemonSetHealth } from './daemonset-health.js';
 import { startHealthHttp } from './health-http.js';
-import { KubeConfigError, loadKubeConfig } from './kube-config.js';
+import { loadKubeConfig } from './kube-config.js';
 
 export async function main(argv: string[]): Promise<number> {
   const { config } = loadConfig(healthCommand, argv);
-  let kubeConfig;
-  try {
-    kubeConfig = loadKubeConfig(config.kubeconfig);
-  } catch (err) {
-    if (err instanceof KubeConfigError) throw new ConfigError([err.message]);
-    throw err;
-  }
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
   const log = createLogger('health', config.logLevel);
   const health = new DaemonSetHealth({
     kubeConfig,

@@ -1,6 +1,7 @@
 // How every command reaches the Kubernetes API: the in-cluster service account, or a kubeconfig file
 // (--kubeconfig / $KUBECONFIG) when one is given. Also where a pod learns its own namespace.
 import { readFileSync } from 'node:fs';
+import { ConfigError } from '../config/load.js';
 import {
   KubeConfig,
   Observable,
@@ -10,32 +11,27 @@ import {
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-/** The API cannot be reached with what we were given; a configuration problem (exit 2). */
-export class KubeConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'KubeConfigError';
-  }
-}
-
-/** `file` empty: in-cluster config (service account token and CA); otherwise that kubeconfig file. */
+/**
+ * `file` empty: in-cluster config (service account token and CA); otherwise that kubeconfig file.
+ * Neither usable is a configuration problem: a ConfigError, exit 2.
+ */
 export function loadKubeConfig(file: string, env: NodeJS.ProcessEnv = process.env): KubeConfig {
   const kc = new KubeConfig();
   if (file !== '') {
     try {
       kc.loadFromFile(file);
     } catch (err) {
-      throw new KubeConfigError(`--kubeconfig: cannot load ${file}: ${(err as Error).message}`);
+      throw new ConfigError([`--kubeconfig: cannot load ${file}: ${(err as Error).message}`]);
     }
     if (kc.getCurrentCluster() === null) {
-      throw new KubeConfigError(`--kubeconfig: ${file} has no current context with a cluster`);
+      throw new ConfigError([`--kubeconfig: ${file} has no current context with a cluster`]);
     }
     return kc;
   }
   if (!env.KUBERNETES_SERVICE_HOST) {
-    throw new KubeConfigError(
+    throw new ConfigError([
       '--kubeconfig: not running in a pod ($KUBERNETES_SERVICE_HOST is unset) and no kubeconfig given; pass --kubeconfig FILE or set $KUBECONFIG',
-    );
+    ]);
   }
   kc.loadFromCluster();
   return kc;

@@ -2,12 +2,11 @@
 // stops them: --release-on-ready (the pod watcher) and --events (the Event recorder).
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
-import { ConfigError } from '../config/load.js';
 import type { ServerConfig } from '../config/server.js';
 import type { LockEngine } from '../lock/engine.js';
 import type { Logger } from '../log.js';
 import { EventRecorder } from './events.js';
-import { KubeConfigError, loadKubeConfig } from './kube-config.js';
+import { loadKubeConfig } from './kube-config.js';
 import { PodWatcher } from './pod-watcher.js';
 
 export interface KubeFeatures {
@@ -26,13 +25,7 @@ export function createKubeFeatures(
   log: Logger,
 ): KubeFeatures | null {
   if (!config.releaseOnReady && !config.events) return null;
-  let kubeConfig;
-  try {
-    kubeConfig = loadKubeConfig(config.kubeconfig);
-  } catch (err) {
-    if (err instanceof KubeConfigError) throw new ConfigError([err.message]);
-    throw err;
-  }
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
   const pods = config.releaseOnReady
     ? new PodWatcher({ kubeConfig, nodeName: config.nodeName, engine, clock, log })
     : null;

@@ -17,18 +17,12 @@ export async function main(argv: string[]): Promise<number> {
   // The Kubernetes client takes most of a second to load: only once the settings are known good, so
   // --help and configuration errors answer at once.
   const { CoordinationV1Api } = await import('@kubernetes/client-node');
-  const { contextNamespace, KubeConfigError, loadKubeConfig, requestTimeout, serviceAccountNamespace } =
+  const { contextNamespace, loadKubeConfig, requestTimeout, serviceAccountNamespace } =
     await import('../k8s/kube-config.js');
   const { LeaseLock } = await import('../k8s/lease-lock.js');
   const { LeaseWatch } = await import('../k8s/lease-watch.js');
   const { Runner } = await import('./runner.js');
-  let kubeConfig;
-  try {
-    kubeConfig = loadKubeConfig(config.kubeconfig);
-  } catch (err) {
-    if (err instanceof KubeConfigError) throw new ConfigError([err.message]);
-    throw err;
-  }
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
   const log = createLogger('run', config.logLevel, 'stderr');
   const namespace = resolveNamespace({
     option: config.namespace,
