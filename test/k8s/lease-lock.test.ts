@@ -13,7 +13,7 @@ import {
 } from '../../src/k8s/lease-lock.js';
 import { FakeKubeApi, type JsonObject } from '../support/fake-kube-api.js';
 import { kubeConfigFor } from '../support/kube-client.js';
-import { ManualClock } from '../support/manual-clock.js';
+import { ManualClock } from '../support/fake-clock.js';
 
 const NS = 'locks';
 

@@ -1,51 +1,67 @@
-// A Clock the test moves by hand: timers fire in order when advance() passes their due time.
+// Clocks the test moves by hand: timers fire in due order when advance() passes their due time.
+// FakeClock is synchronous, for pure code (the lock engine); ManualClock also lets the promise chains
+// each timer starts settle before the next fires, for async code (probes, the client, Lease calls).
 import type { Clock, TimerHandle } from '../../src/clock.js';
 
 interface Timer {
   due: number;
   seq: number;
   fn: () => void;
-  cancelled: boolean;
+}
+
+/** Lets pending promise chains (probes resolving, awaits in the code under test) run to completion. */
+export async function settle(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 export class FakeClock implements Clock {
-  private time: number;
-  private seq = 0;
   private timers: Timer[] = [];
+  private seq = 0;
 
-  constructor(start = Date.UTC(2026, 0, 1)) {
-    this.time = start;
-  }
+  constructor(protected current = Date.UTC(2026, 0, 1)) {}
 
   now(): number {
-    return this.time;
+    return this.current;
   }
 
   setTimer(ms: number, fn: () => void): TimerHandle {
-    const timer: Timer = { due: this.time + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
+    const timer: Timer = { due: this.current + Math.max(0, ms), seq: this.seq++, fn };
     this.timers.push(timer);
-    return {
-      cancel: () => {
-        timer.cancelled = true;
-      },
-    };
+    return { cancel: () => void (this.timers = this.timers.filter((t) => t !== timer)) };
+  }
+
+  /** Timers not yet fired. */
+  pending(): number {
+    return this.timers.length;
   }
 
   /** Move time forward, firing every timer that falls due on the way, in due order. */
   advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      this.timers = this.timers.filter((t) => !t.cancelled);
-      const next = this.timers.filter((t) => t.due <= end).sort((a, b) => a.due - b.due || a.seq - b.seq)[0];
-      if (!next) break;
-      this.time = Math.max(this.time, next.due);
-      next.cancelled = true;
-      next.fn();
-    }
-    this.time = end;
+    const target = this.current + ms;
+    while (this.fireNext(target));
+    this.current = target;
   }
 
-  pending(): number {
-    return this.timers.filter((t) => !t.cancelled).length;
+  /** Fire the earliest timer due by `target`; false when there is none. */
+  protected fireNext(target: number): boolean {
+    const next = this.timers.filter((t) => t.due <= target).sort((a, b) => a.due - b.due || a.seq - b.seq)[0];
+    if (!next) return false;
+    this.timers = this.timers.filter((t) => t !== next);
+    this.current = Math.max(this.current, next.due);
+    next.fn();
+    return true;
+  }
+}
+
+export class ManualClock extends FakeClock {
+  constructor(start = 1_700_000_000_000) {
+    super(start);
+  }
+
+  override async advance(ms: number): Promise<void> {
+    const target = this.current + ms;
+    await settle();
+    while (this.fireNext(target)) await settle();
+    this.current = target;
   }
 }

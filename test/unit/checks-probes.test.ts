@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { down, reasonOf } from '../../src/checks/probe.js';
 import { CheckScheduler, redact } from '../../src/checks/scheduler.js';
 import { parseTcpTarget } from '../../src/checks/tcp.js';
-import { ManualClock, settle } from '../support/manual-clock.js';
+import { ManualClock, settle } from '../support/fake-clock.js';
 
 describe('check targets and reasons', () => {
   it('reads host and port from tcp:// URLs, unbracketing IPv6 literals', () => {

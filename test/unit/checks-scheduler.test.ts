@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { down, UP, type Probe, type ProbeResult } from '../../src/checks/probe.js';
 import { CheckScheduler } from '../../src/checks/scheduler.js';
 import type { CheckState } from '../../src/checks/types.js';
-import { ManualClock, settle } from '../support/manual-clock.js';
+import { ManualClock, settle } from '../support/fake-clock.js';
 
 const SEC = 1000;
 

@@ -9,7 +9,7 @@ import {
   type SendOptions,
 } from '../../src/client/http.js';
 import { createClientLogger } from '../../src/client/log.js';
-import { ManualClock, settle } from '../support/manual-clock.js';
+import { ManualClock, settle } from '../support/fake-clock.js';
 
 const SEC = 1000;
 
