@@ -34,6 +34,8 @@ export interface HerdOptions {
   modes: ModeName[];
   /** Rounds of every mode; each mode reports the median of its quietest rounds (least background CPU). */
   repeat: number;
+  /** Cores another workload on the node keeps busy through every mode (0: none). */
+  neighbour: number;
 }
 
 export class HerdUsageError extends Error {
@@ -60,6 +62,8 @@ const HELP = `Usage: npm run bench:herd -- [options]   (tsx bench/herd.ts [optio
   --repeat K        rounds of every mode, interleaved; each mode reports the median of its
                     quietest rounds (least CPU used by the rest of the machine)
                                                       default 1;        env BENCH_HERD_REPEAT
+  --neighbour C     another workload keeps C cores busy throughout (what tuned leases do
+                    when start-ups run slower than tuned)   default 0;  env BENCH_HERD_NEIGHBOUR
 Seconds accept 1.5, 1500ms, 2s.`;
 
 /** Options from flags, then BENCH_HERD_* environment variables, then defaults. */
@@ -75,6 +79,7 @@ export function herdOptions(argv: string[], env: NodeJS.ProcessEnv = process.env
       'legacy-timeout': { type: 'string' },
       modes: { type: 'string' },
       repeat: { type: 'string' },
+      neighbour: { type: 'string' },
     },
   });
   const problems: string[] = [];
@@ -107,13 +112,19 @@ export function herdOptions(argv: string[], env: NodeJS.ProcessEnv = process.env
   const deadlineS = secs('deadline', 'DEADLINE', 2 * workS);
   const legacyTimeoutS = whole('legacy-timeout', 'LEGACY_TIMEOUT', 10);
   const repeat = whole('repeat', 'REPEAT', 1);
+  const rawNeighbour = pick('neighbour', 'NEIGHBOUR');
+  const neighbour = rawNeighbour === undefined ? 0 : Number(rawNeighbour);
+  if (!(neighbour >= 0 && neighbour <= CORES))
+    problems.push(
+      `--neighbour (BENCH_HERD_NEIGHBOUR): "${rawNeighbour}" is not a number of cores from 0 to ${CORES}`,
+    );
   const rawModes = pick('modes', 'MODES');
   const modes = rawModes === undefined ? [...MODES] : rawModes.split(',').map((m) => m.trim());
   const unknown = modes.filter((m) => !(MODES as readonly string[]).includes(m));
   if (unknown.length > 0 || modes.length === 0)
     problems.push(`--modes (BENCH_HERD_MODES): "${rawModes}" must list some of ${MODES.join(', ')}`);
   if (problems.length > 0) throw new HerdUsageError(problems);
-  return { apps, workS, slots, deadlineS, legacyTimeoutS, modes: modes as ModeName[], repeat };
+  return { apps, workS, slots, deadlineS, legacyTimeoutS, modes: modes as ModeName[], repeat, neighbour };
 }
 
 /** Every app and client process still running, so a failed run leaves none behind. */
@@ -495,8 +506,10 @@ export const DEFINITIONS = {
 
 export async function runHerdBench(o: HerdOptions = herdOptions([])) {
   const { appJs, remove } = await buildApp();
+  let neighbours: ChildProcess[] = [];
   try {
     const { iterations, solo } = await calibrate(appJs, o.workS);
+    if (o.neighbour > 0) neighbours = startNeighbour(o.neighbour);
     progress(
       `calibrated: ${iterations} steps = ${(solo.workCpuMs / 1000).toFixed(3)} CPU-s alone (wall ${((solo.ready - solo.workStart) / 1000).toFixed(3)} s)`,
     );
@@ -517,8 +530,21 @@ export async function runHerdBench(o: HerdOptions = herdOptions([])) {
       o.modes.map((mode) => quietest(rounds.get(mode)!)),
     );
   } finally {
+    for (const n of neighbours) n.kill('SIGKILL');
     remove();
   }
+}
+
+/**
+ * Another workload on the node: ceil(C) processes, each busy C / ceil(C) of every 20 ms. Started
+ * before the first mode and never reaped during one, so it counts as background, not as ours.
+ */
+function startNeighbour(cores: number): ChildProcess[] {
+  const n = Math.ceil(cores);
+  const busyMs = (20 * cores) / n;
+  const script = `const t = new Int32Array(new SharedArrayBuffer(4));
+    for (;;) { const end = Date.now() + ${busyMs}; while (Date.now() < end); Atomics.wait(t, 0, 0, ${20 - busyMs}); }`;
+  return Array.from({ length: n }, () => track(spawn(process.execPath, ['-e', script], { stdio: 'ignore' })));
 }
 
 /**
@@ -648,7 +674,7 @@ export function herdHeader(r: HerdResult): string {
   return [
     `startup-lock herd benchmark — ${r.date}`,
     r.machine,
-    `N = ${o.apps} apps, W = ${o.workS} CPU-s each (${r.calibration.iterations} loop steps; alone: ${r.calibration.soloWorkCpuS} CPU-s, ${r.calibration.soloStartupWallS} s wall), slots = ${o.slots}, D = ${o.deadlineS} s, physical limit N·W/cores = ${round((o.apps * r.calibration.soloWorkCpuS) / r.cores)} s`,
+    `N = ${o.apps} apps, W = ${o.workS} CPU-s each (${r.calibration.iterations} loop steps; alone: ${r.calibration.soloWorkCpuS} CPU-s, ${r.calibration.soloStartupWallS} s wall), slots = ${o.slots}, D = ${o.deadlineS} s, physical limit N·W/cores = ${round((o.apps * r.calibration.soloWorkCpuS) / r.cores)} s${o.neighbour > 0 ? `; a neighbour workload keeps ${o.neighbour} cores busy throughout` : ''}`,
     o.repeat > 1
       ? `${o.repeat} rounds of every mode, interleaved; each mode shows the median (by makespan) of its quietest rounds (background within ${QUIET_SLACK} cores of its least)`
       : 'one round of every mode (--repeat K: the median of the quietest of K)',
