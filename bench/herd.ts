@@ -183,10 +183,10 @@ async function calibrate(appJs: string, workS: number): Promise<{ iterations: nu
   const target = workS * 1000;
   let iterations = 50_000_000;
   let solo = await runApp(appJs, iterations);
-  for (let round = 0; round < 4; round++) {
+  for (let round = 0; round < 6; round++) {
     iterations = Math.max(1, Math.round((iterations * target) / Math.max(solo.workCpuMs, 1)));
     solo = await runApp(appJs, iterations);
-    if (Math.abs(solo.workCpuMs - target) <= 0.02 * target) break;
+    if (Math.abs(solo.workCpuMs - target) <= 0.01 * target) break;
   }
   return { iterations, solo };
 }
