@@ -34,7 +34,7 @@ export interface HerdOptions {
   modes: ModeName[];
   /** Rounds of every mode; each mode reports the median of its quietest rounds (least background CPU). */
   repeat: number;
-  /** Cores another workload on the node keeps busy through every mode (0: none). */
+  /** Cores another workload on the node wants (busy loops) through every mode (0: none). */
   neighbour: number;
 }
 
@@ -62,7 +62,7 @@ const HELP = `Usage: npm run bench:herd -- [options]   (tsx bench/herd.ts [optio
   --repeat K        rounds of every mode, interleaved; each mode reports the median of its
                     quietest rounds (least CPU used by the rest of the machine)
                                                       default 1;        env BENCH_HERD_REPEAT
-  --neighbour C     another workload keeps C cores busy throughout (what tuned leases do
+  --neighbour C     another workload wants C cores (busy loops) throughout (what tuned leases do
                     when start-ups run slower than tuned)   default 0;  env BENCH_HERD_NEIGHBOUR
 Seconds accept 1.5, 1500ms, 2s.`;
 
@@ -674,7 +674,7 @@ export function herdHeader(r: HerdResult): string {
   return [
     `startup-lock herd benchmark — ${r.date}`,
     r.machine,
-    `N = ${o.apps} apps, W = ${o.workS} CPU-s each (${r.calibration.iterations} loop steps; alone: ${r.calibration.soloWorkCpuS} CPU-s, ${r.calibration.soloStartupWallS} s wall), slots = ${o.slots}, D = ${o.deadlineS} s, physical limit N·W/cores = ${round((o.apps * r.calibration.soloWorkCpuS) / r.cores)} s${o.neighbour > 0 ? `; a neighbour workload keeps ${o.neighbour} cores busy throughout` : ''}`,
+    `N = ${o.apps} apps, W = ${o.workS} CPU-s each (${r.calibration.iterations} loop steps; alone: ${r.calibration.soloWorkCpuS} CPU-s, ${r.calibration.soloStartupWallS} s wall), slots = ${o.slots}, D = ${o.deadlineS} s, physical limit N·W/cores = ${round((o.apps * r.calibration.soloWorkCpuS) / r.cores)} s${o.neighbour > 0 ? `; a neighbour workload wants ${o.neighbour} cores (busy loops) throughout` : ''}`,
     o.repeat > 1
       ? `${o.repeat} rounds of every mode, interleaved; each mode shows the median (by makespan) of its quietest rounds (background within ${QUIET_SLACK} cores of its least)`
       : 'one round of every mode (--repeat K: the median of the quietest of K)',
