@@ -229,8 +229,8 @@ function legacyInit(server: BenchServer, durationS: number | null): Init {
 function acquireInit(server: BenchServer, durationS: number): Init {
   return async (i) => {
     const holder = `bench/app-${i}`;
-    const args = ['--host', '127.0.0.1', '--port', String(server.port), '--holder', holder];
-    args.push('--duration', String(durationS));
+    const args = ['--host', '127.0.0.1', '--port', String(server.port)];
+    args.push('--holder', holder, '--duration', String(durationS));
     const child = track(
       spawn(process.execPath, [BIN, 'acquire', ...args], { stdio: ['ignore', 'pipe', 'inherit'] }),
     );
@@ -271,12 +271,15 @@ function leaseApiInit(server: BenchServer, durationS: number): Init {
   return async (i) => {
     const q = { holder: `bench/app-${i}`, duration: String(durationS), wait: '55' };
     for (;;) {
+      const started = now();
       const { status, body } = await postLease(server, q);
       if (status === 200) {
         const { id } = JSON.parse(body) as { id: string };
         return { releaseUrl: `${server.url}/v1/leases/${encodeURIComponent(id)}` };
       }
       if (status !== 423) throw new Error(`lease for ${q.holder}: ${status} ${body}`);
+      // A 423 that did not wait (server not ready, draining) is not retried faster than the original.
+      await sleep(Math.max(0, LEGACY_POLL_MS - (now() - started)));
     }
   };
 }
