@@ -1,11 +1,11 @@
 // --events on the real server process: grants, releases and expiries become core/v1 Events on the holder
 // pod (read back from the fake API); a 403 is logged once and never gets in the way of the lock.
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { fakeApiPerTest } from '../support/fake-api-suite.js';
 import { FakeKubeApi, type JsonObject } from '../support/fake-kube-api.js';
 import { pod } from '../support/kube-pods.js';
-import { startServer, stopAll, type ServerProc } from '../support/processes.js';
+import { startServer, type ServerProc } from '../support/processes.js';
 
 const DIST = fileURLToPath(new URL('../../dist/k8s/events.js', import.meta.url));
 const NODE = 'node-1';
@@ -43,20 +43,11 @@ describe('Kubernetes Events on the holder pod (real server, fake API)', function
   let kubeconfig: string;
   let uid: string;
 
-  before(function () {
-    if (!existsSync(DIST)) throw new Error(`dist/ is missing (${DIST}): run \`npm run build\` first`);
-  });
-
-  beforeEach(async () => {
-    api = await FakeKubeApi.start();
-    kubeconfig = await api.writeKubeconfig();
+  fakeApiPerTest(DIST, (fake, path) => {
+    api = fake;
+    kubeconfig = path;
     uid = String((api.create('pods', pod(NS, 'app-0', NODE)).metadata as JsonObject).uid);
     api.create('pods', pod(NS, 'app-1', NODE));
-  });
-
-  afterEach(async () => {
-    await stopAll();
-    await api.close();
   });
 
   const server = (extra: string[] = []) =>

@@ -1,12 +1,12 @@
 // `startup-lock health` as a real process against the fake API: 412 until every DaemonSet that belongs on
 // the node has its pod here Running and Ready, then 200; placement, skips and filters; node changes
 // re-evaluated; API failures reported as 412 with the reason, never a crash.
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { fakeApiPerTest } from '../support/fake-api-suite.js';
 import { FakeKubeApi, type JsonObject } from '../support/fake-kube-api.js';
 import { readyStatus } from '../support/kube-pods.js';
-import { startProcess, stopAll, type Proc } from '../support/processes.js';
+import { startProcess, type Proc } from '../support/processes.js';
 
 const DIST = fileURLToPath(new URL('../../dist/k8s/daemonset-health.js', import.meta.url));
 const NODE = 'node-1';
@@ -64,20 +64,11 @@ describe('startup-lock health (real process, fake API)', function () {
   let api: FakeKubeApi;
   let kubeconfig: string;
 
-  before(function () {
-    if (!existsSync(DIST)) throw new Error(`dist/ is missing (${DIST}): run \`npm run build\` first`);
-  });
-
-  beforeEach(async () => {
-    api = await FakeKubeApi.start();
-    kubeconfig = await api.writeKubeconfig();
+  fakeApiPerTest(DIST, (fake, path) => {
+    api = fake;
+    kubeconfig = path;
     api.create('nodes', { metadata: { name: NODE, labels: { 'kubernetes.io/os': 'linux' } }, spec: {} });
     api.create('nodes', { metadata: { name: 'node-2', labels: {} }, spec: {} });
-  });
-
-  afterEach(async () => {
-    await stopAll();
-    await api.close();
   });
 
   async function health(extra: string[] = []): Promise<Health> {

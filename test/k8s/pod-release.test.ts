@@ -1,12 +1,12 @@
 // --release-on-ready on the real server process, against the fake API: a lease ends the moment its
 // holder pod is Ready, deleted or failed; watches that drop or expire recover; an unreachable API
 // changes nothing but the early release (leases run to their duration).
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { fakeApiPerTest } from '../support/fake-api-suite.js';
 import { FakeKubeApi } from '../support/fake-kube-api.js';
 import { pod, readyStatus } from '../support/kube-pods.js';
-import { startServer, stopAll, type ServerProc } from '../support/processes.js';
+import { startServer, type ServerProc } from '../support/processes.js';
 
 const DIST = fileURLToPath(new URL('../../dist/k8s/pod-watcher.js', import.meta.url));
 const NODE = 'node-1';
@@ -57,21 +57,12 @@ describe('release on Ready (real server, fake API)', function () {
   let api: FakeKubeApi;
   let kubeconfig: string;
 
-  before(function () {
-    if (!existsSync(DIST)) throw new Error(`dist/ is missing (${DIST}): run \`npm run build\` first`);
-  });
-
-  beforeEach(async () => {
-    api = await FakeKubeApi.start();
-    kubeconfig = await api.writeKubeconfig();
+  fakeApiPerTest(DIST, (fake, path) => {
+    api = fake;
+    kubeconfig = path;
     for (const name of ['app-0', 'app-1', 'app-2']) api.create('pods', pod(NS, name, NODE));
     // A pod on another node with a holder-like name: never watched.
     api.create('pods', pod(NS, 'elsewhere', 'node-2'));
-  });
-
-  afterEach(async () => {
-    await stopAll();
-    await api.close();
   });
 
   async function server(extra: string[] = []): Promise<ServerProc> {
