@@ -2,7 +2,7 @@
 // `npm run build`) against the real server, an absent server, and a legacy-only fake.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -249,7 +249,7 @@ describe('startup-lock acquire (real process)', function () {
     expect(client.output()).to.match(/the lock server refused the request: duration must be .* from 1 to 60/);
   });
 
-  it('sends --token-file as a bearer token, and exits 2 naming the token when refused', async () => {
+  it('sends --token-file as a bearer token, and exits 2 naming the token when refused or unsendable', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'startup-lock-token-'));
     try {
       writeFileSync(join(dir, 'token'), 's3cret\n');
@@ -261,6 +261,12 @@ describe('startup-lock acquire (real process)', function () {
       expect(wrong.output()).to.match(/refused the token from --token-file/);
       const right = acquire([...base, 'ns/b', '--token-file', join(dir, 'token')]);
       expect((await right.exited).code).to.equal(0);
+      // A token that would split the request's headers is bad usage, not something to send.
+      writeFileSync(join(dir, 'split'), 's3cret\nX-Injected: 1\n');
+      const split = acquire([...base, 'ns/c', '--token-file', join(dir, 'split')]);
+      expect((await split.exited).code).to.equal(2);
+      expect(split.output()).to.match(/--token-file: .*split holds control characters/);
+      expect(split.output()).to.not.include('s3cret');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -277,6 +283,47 @@ describe('startup-lock acquire (real process)', function () {
     expect(Date.now() - sent).to.be.below(1000);
     await server.waitForLog((l) => l.holder === 'ns/doomed' && l.msg === 'holder left the queue');
     expect((await status(server)).queue).to.deep.equal([]);
+  });
+
+  it('loads no HTTP stack, undici or fs streams: what an init container pays CPU for', async () => {
+    // node:http (and, on Node >= 22, undici behind an ESM import of it) and fs's stream classes
+    // (behind an ESM import of node:fs) were most of the client's own start-up CPU.
+    const dir = mkdtempSync(join(tmpdir(), 'startup-lock-modules-'));
+    try {
+      const hook = join(dir, 'hook.cjs');
+      const out = join(dir, 'modules.txt');
+      writeFileSync(
+        hook,
+        `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)}, process.moduleLoadList.join('\\n')));`,
+      );
+      const server = await startServer(['--locks', '1']);
+      const child = spawn(
+        process.execPath,
+        [
+          '--require',
+          hook,
+          BIN,
+          'acquire',
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(server.port),
+          '--holder',
+          'ns/p',
+        ],
+        { stdio: 'ignore' },
+      );
+      const [code] = (await once(child, 'exit')) as [number];
+      expect(code).to.equal(0);
+      const loaded = readFileSync(out, 'utf8').split('\n');
+      expect(loaded, 'the hook saw the client connect').to.include('NativeModule net');
+      const heavy = loaded.filter((m) =>
+        /^NativeModule (_?http|internal\/http|.*undici|internal\/fs\/streams)/.test(m),
+      );
+      expect(heavy).to.deep.equal([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reaches the server quickly after the process starts (start-up weight)', async () => {
