@@ -12,7 +12,6 @@ cd "$(dirname "$0")/.."
 NODE_VERSION="${STARTUP_LOCK_BASE_NODE_VERSION:-24.21.0}"
 RUNTIME_TAG="${STARTUP_LOCK_RUNTIME_IMAGE:-startup-lock/node-runtime:local}"
 BUILD_TAG="${STARTUP_LOCK_BUILD_IMAGE:-startup-lock/node-build:local}"
-CACHE_DIR="$PWD/.cache/docker-base"
 NPM_DIR="${STARTUP_LOCK_BASE_NPM_DIR:-$(npm root -g 2>/dev/null)/npm}"
 VERSION_LABEL="org.startup-lock.base.node-version"
 
@@ -34,20 +33,10 @@ if up_to_date "$RUNTIME_TAG" && up_to_date "$BUILD_TAG"; then
   exit 0
 fi
 
-# The Node binary comes from the registry package (pinned), so the image runs Node 24 whatever the
-# host's Node is; the tarball is cached so a rebuild works offline.
-mkdir -p "$CACHE_DIR"
-tarball="$CACHE_DIR/node-linux-$node_arch-$NODE_VERSION.tgz"
-if [ ! -s "$tarball" ]; then
-  log "fetching node-linux-$node_arch@$NODE_VERSION from the npm registry"
-  (cd "$CACHE_DIR" && npm pack --silent "node-linux-$node_arch@$NODE_VERSION" >/dev/null)
-fi
-node_dir="$CACHE_DIR/node-$NODE_VERSION-$node_arch"
-if [ ! -x "$node_dir/bin/node" ]; then
-  rm -rf "$node_dir" && mkdir -p "$node_dir"
-  tar -xzf "$tarball" -C "$node_dir" --strip-components=1 package/bin/node package/LICENSE
-fi
-"$node_dir/bin/node" --version >/dev/null
+# The Node binary comes from the registry package (pinned, scripts/image-node.sh), so the image runs
+# Node 24 whatever the host's Node is; the tarball is cached so a rebuild works offline.
+node_bin="$(STARTUP_LOCK_BASE_NODE_VERSION="$NODE_VERSION" bash scripts/image-node.sh)"
+node_dir="$(dirname "$(dirname "$node_bin")")"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/startup-lock-base.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
