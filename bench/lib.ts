@@ -14,8 +14,8 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function startBenchServer(args: string[]): Promise<BenchServer> {
-  const child = spawn(process.execPath, [BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
+export async function startBenchServer(node: string, args: string[]): Promise<BenchServer> {
+  const child = spawn(node, [BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -44,7 +44,7 @@ export async function runLoadBench() {
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
 
   // 1. The 423 path while the lock is held.
-  const s1 = await startBenchServer(['--max-queue', '5000']);
+  const s1 = await startBenchServer(process.execPath, ['--max-queue', '5000']);
   await call(agent, `${s1.url}/?duration=600`);
   const ac = await autocannon({
     url: `${s1.url}/`,
@@ -58,7 +58,7 @@ export async function runLoadBench() {
   progress(`legacy path: ${Math.round(ac.requests.average)} req/s`);
 
   // 2. Hand-off latency: one holder, one waiting long poll, release, time to the grant.
-  const s2 = await startBenchServer([]);
+  const s2 = await startBenchServer(process.execPath, []);
   const handoffs: number[] = [];
   let holder = JSON.parse(
     (await call(agent, `${s2.url}/v1/leases?holder=bench/h0&duration=60`, 'POST')).body,
@@ -83,7 +83,12 @@ export async function runLoadBench() {
   progress(`hand-off: ${handoffs.length} samples`);
 
   // 3. Memory with many long polls open at once.
-  const s3 = await startBenchServer(['--max-queue', String(WAITERS + 10), '--max-wait', '120']);
+  const s3 = await startBenchServer(process.execPath, [
+    '--max-queue',
+    String(WAITERS + 10),
+    '--max-wait',
+    '120',
+  ]);
   await call(agent, `${s3.url}/?duration=600`);
   const rssIdle = rssOf(s3.child.pid!);
   const abort = new AbortController();

@@ -160,7 +160,9 @@ export function loadConfig<S extends Schema>(
   if (problems.length > 0) throw new ConfigError(problems);
 
   // convict holds the schema, the documentation and the final strict validation of the merged object.
-  const validated = convict(toConvictSchema(command.schema));
+  // It is handed no argv or environment: both are merged above, and left to itself it would parse
+  // process.argv again with yargs-parser.
+  const validated = convict(toConvictSchema(command.schema), { args: [], env: {} });
   validated.load(values);
   try {
     validated.validate({ allowed: 'strict' });
