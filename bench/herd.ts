@@ -353,6 +353,14 @@ function targetRows(r: HerdResult): [string, string, string, string][] {
       `${o.apps}/${o.apps} (the herd)`,
       ok(none.deadlineMisses === o.apps),
     ]);
+  const diagnostic = by('lease-api');
+  if (sl && diagnostic)
+    rows.push([
+      'startup-lock: CPU per acquire process (overhead over the diagnostic’s, per pod)',
+      `${Math.round(((sl.overheadCpuS - diagnostic.overheadCpuS) * 1000) / o.apps)} ms`,
+      '',
+      '',
+    ]);
   for (const m of ['legacy', 'legacy-tuned', 'lease-api'] as const) {
     const x = by(m);
     if (x)
