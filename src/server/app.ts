@@ -1,13 +1,13 @@
 // The HTTP edge of the lock: the legacy pod-startup-lock API, the /v1 lease API with long polls,
 // status, health and metrics. Requests are parsed here and handed to the engine; nothing here decides
 // who gets a slot.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Request, type Response } from 'express';
 import type { LockEngine, Poll } from '../lock/engine.js';
 import type { DenialReason, Lease } from '../lock/types.js';
 import type { Metrics } from '../metrics.js';
 import { BadRequest, holderOf, uidOf, waitSeconds, wholeSeconds } from './requests.js';
+import type { BearerToken } from './token.js';
 
 export interface Lifecycle {
   ready: boolean;
@@ -25,7 +25,8 @@ export interface AppOptions {
   maxDurationMs: number;
   maxWaitMs: number;
   legacyApi: boolean;
-  token: string | null;
+  /** The lease API's bearer token; null leaves the API open. */
+  token: Pick<BearerToken, 'accepts'> | null;
 }
 
 export interface LockApp {
@@ -91,8 +92,9 @@ export function createApp(opts: AppOptions): LockApp {
   });
 
   const v1 = express.Router();
-  v1.use((req, res, next) => {
-    if (opts.token === null || bearerMatches(req.headers.authorization, opts.token)) return next();
+  v1.use(async (req, res, next) => {
+    if (opts.token === null) return next();
+    if (await opts.token.accepts(req.headers.authorization)) return next();
     res.setHeader('WWW-Authenticate', 'Bearer realm="startup-lock"');
     res.status(401).json({ error: 'a valid bearer token is required (Authorization: Bearer <token>)' });
   });
@@ -243,11 +245,4 @@ function text(res: ServerResponse, status: number, body: string): void {
     'Content-Length': Buffer.byteLength(body),
   });
   res.end(body);
-}
-
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
-  if (!m) return false;
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest((m[1] as string).trim()), digest(token));
 }

@@ -1,7 +1,6 @@
 // Assembles the lock service: engine, HTTP edge, metrics, logs, state file, dependency checks and load
 // limit; starts them in order and stops them in reverse. main.ts adds signals around it.
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -10,7 +9,6 @@ import type { DependencyGate } from '../checks/types.js';
 import type { ServerConfig } from '../config/server.js';
 import { LockEngine } from '../lock/engine.js';
 import type { DenialReason, ReleaseReason } from '../lock/types.js';
-import { ConfigError } from '../config/load.js';
 import { OperationalError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createMetrics } from '../metrics.js';
@@ -18,6 +16,7 @@ import { createApp, type Lifecycle } from './app.js';
 import { LoadMonitor } from './load.js';
 import { StateFile } from './state-file.js';
 import { statusOf } from './status.js';
+import { BearerToken } from './token.js';
 
 export interface RunningServer {
   port: number;
@@ -134,7 +133,7 @@ export async function startServer(
     engine.listen({ changed: () => state?.markDirty() });
   }
 
-  const token = config.tokenFile === '' ? null : await readToken(config.tokenFile);
+  const token = config.tokenFile === '' ? null : await BearerToken.open(config.tokenFile, clock, log);
 
   const app = createApp({
     engine,
@@ -207,17 +206,4 @@ export async function startServer(
     })());
 
   return { port, engine, shutdown };
-}
-
-async function readToken(path: string): Promise<string> {
-  let token: string;
-  try {
-    token = (await readFile(path, 'utf8')).trim();
-  } catch (err) {
-    throw new ConfigError([
-      `--token-file: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
-    ]);
-  }
-  if (token === '') throw new ConfigError([`--token-file: ${path} is empty`]);
-  return token;
 }

@@ -1,5 +1,5 @@
 // The real `startup-lock server` process on 127.0.0.1, spoken to over HTTP as clients would.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -210,6 +210,25 @@ describe('server (real process)', function () {
       expect((await fetch(`${s.url}/v1/status`)).status).to.equal(401);
       expect((await fetch(`${s.url}/`)).status).to.equal(423);
       expect(s.output()).not.to.include('s3cret');
+    });
+
+    it('follows a rotated token file (a Secret updated in place) without a restart', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sl-token-'));
+      const file = join(dir, 'token');
+      writeFileSync(file, 'first-token\n');
+      const s = await startServer(['--token-file', file, '--locks', '5']);
+      const as = (t: string) => ({ headers: { authorization: `Bearer ${t}` } });
+      expect((await post(s, 'holder=ns/a', as('first-token'))).status).to.equal(200);
+      // Rotated as the kubelet does it: the new file replaces the old one.
+      writeFileSync(join(dir, 'next'), 'second-token\n');
+      renameSync(join(dir, 'next'), file);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      expect((await post(s, 'holder=ns/b', as('second-token'))).status).to.equal(200);
+      // Pods that read the old Secret keep working for the grace period.
+      expect((await post(s, 'holder=ns/c', as('first-token'))).status).to.equal(200);
+      expect((await post(s, 'holder=ns/d', as('third-token'))).status).to.equal(401);
+      await s.waitForLog((l) => l.msg === 'token file changed: new token in use');
+      expect(s.output()).not.to.match(/first-token|second-token/);
     });
   });
 
