@@ -17,12 +17,6 @@ VERSION_LABEL="org.startup-lock.base.node-version"
 
 log() { printf 'docker-base-images: %s\n' "$*" >&2; }
 
-case "$(uname -m)" in
-  x86_64) node_arch=x64 ;;
-  aarch64 | arm64) node_arch=arm64 ;;
-  *) log "unsupported architecture $(uname -m)"; exit 1 ;;
-esac
-
 up_to_date() {
   [ "${FORCE:-0}" != 1 ] &&
     [ "$(docker image inspect -f "{{ index .Config.Labels \"$VERSION_LABEL\" }}" "$1" 2>/dev/null)" = "$NODE_VERSION" ]
@@ -113,4 +107,4 @@ import_rootfs "$bd" "$BUILD_TAG" \
   --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
   --change 'ENV HOME=/root' --change 'CMD ["node"]'
 
-log "built $RUNTIME_TAG and $BUILD_TAG (Node $NODE_VERSION, $node_arch)"
+log "built $RUNTIME_TAG and $BUILD_TAG (Node $NODE_VERSION, $(uname -m))"
