@@ -1,14 +1,15 @@
-// One simulated app of the herd benchmark (bench/herd.ts): its start-up is a fixed amount of CPU work,
-// a busy loop of HERD_ITERATIONS steps, after which it is "ready": it prints one JSON line (AppReport)
+// One simulated app of the herd benchmark (bench/herd.ts): its start-up is its runtime's boot, then a
+// fixed amount of CPU work, a busy loop of HERD_ITERATIONS steps, after which it is "ready": it prints one JSON line (AppReport)
 // and exits. It imports nothing, and it does not release any lock itself: in a cluster the app knows
 // nothing of startup-lock (--release-on-ready releases on the pod's Ready condition), so the harness
 // plays that part when it reads this line.
 // bench/herd.ts transpiles it to plain JavaScript once, so no TypeScript loader runs in the children.
 
 export interface AppReport {
-  /** Epoch ms (sub-ms precision) when the process began: performance.timeOrigin. */
+  /** Epoch ms (sub-ms precision) when the process began (performance.timeOrigin): the container
+   * started, and its probes start counting. */
   processStart: number;
-  /** Epoch ms when the start-up work began: the pod's probes start counting here. */
+  /** Epoch ms when the busy loop began, after the boot. */
   workStart: number;
   /** Epoch ms when the work was done: the app is ready. */
   ready: number;
