@@ -1,7 +1,7 @@
 // Turns argv, the environment and an optional --config file into one validated, typed object.
 // Precedence: flag > env > file > default. Every problem is collected and reported at once, one line
 // each, naming the option, the value given and what is allowed; the caller exits 2.
-import convict from 'convict';
+import type Convict from 'convict';
 import {
   allowedOf,
   envOf,
@@ -49,6 +49,13 @@ export interface CommandSpec<S extends Schema> {
   passthrough?: boolean;
   /** Cross-option rules, checked once each option is valid on its own. */
   check?: (config: ConfigOf<S>) => string[];
+  /**
+   * Skip convict's pass over the merged values, and with it loading convict: every value has already
+   * been through the same parseValue() that convict's formats call, so the pass finds nothing new
+   * (test/unit/client-config.test.ts checks both give the same). Set by `acquire`, whose start-up
+   * every pod pays: convict and its dependencies are ~10 ms of its CPU.
+   */
+  lightStart?: boolean;
 }
 
 export interface Loaded<S extends Schema> {
@@ -159,17 +166,7 @@ export function loadConfig<S extends Schema>(
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
-  // convict holds the schema, the documentation and the final strict validation of the merged object.
-  // It is handed no argv or environment: both are merged above, and left to itself it would parse
-  // process.argv again with yargs-parser.
-  const validated = convict(toConvictSchema(command.schema), { args: [], env: {} });
-  validated.load(values);
-  try {
-    validated.validate({ allowed: 'strict' });
-  } catch (err) {
-    throw new ConfigError(String((err as Error).message).split('\n'));
-  }
-  const config = validated.getProperties() as ConfigOf<S>;
+  const config = command.lightStart ? (values as ConfigOf<S>) : validateWithConvict(command.schema, values);
   const crossProblems = command.check?.(config) ?? [];
   if (crossProblems.length > 0) throw new ConfigError(crossProblems);
   if (!command.passthrough && rest.length > 0) {
@@ -207,7 +204,23 @@ function show(raw: unknown): string {
   return typeof raw === 'string' ? JSON.stringify(raw) : String(JSON.stringify(raw));
 }
 
-function toConvictSchema(schema: Schema): convict.Schema<Record<string, unknown>> {
+/**
+ * convict holds the schema and the final strict validation of the merged object. It is handed no argv
+ * or environment: both are merged already, and left to itself it would parse process.argv again.
+ */
+function validateWithConvict<S extends Schema>(schema: S, values: Record<string, unknown>): ConfigOf<S> {
+  const convict = createRequire(import.meta.url)('convict') as typeof Convict;
+  const validated = convict(toConvictSchema(schema), { args: [], env: {} });
+  validated.load(values);
+  try {
+    validated.validate({ allowed: 'strict' });
+  } catch (err) {
+    throw new ConfigError(String((err as Error).message).split('\n'));
+  }
+  return validated.getProperties() as ConfigOf<S>;
+}
+
+function toConvictSchema(schema: Schema): Convict.Schema<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(schema)) {
     out[key] = {
@@ -224,7 +237,7 @@ function toConvictSchema(schema: Schema): convict.Schema<Record<string, unknown>
       },
     };
   }
-  return out as convict.Schema<Record<string, unknown>>;
+  return out as Convict.Schema<Record<string, unknown>>;
 }
 
 export function helpText<S extends Schema>(command: CommandSpec<S>): string {
