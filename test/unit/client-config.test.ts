@@ -136,8 +136,9 @@ describe('acquire options', () => {
       ),
       { numRuns: 1500 },
     );
-    // Both kinds of input were tried.
-    expect(invalid).to.be.within(100, 1400);
+    // Both kinds of input were tried (most random mixes are invalid; ~90 of 1,500 are valid).
+    expect(invalid, 'invalid inputs tried').to.be.at.least(20);
+    expect(1500 - invalid, 'valid inputs tried').to.be.at.least(20);
   });
 });
 
