@@ -1,9 +1,6 @@
 // argv → command. Each command lives in its own module and is imported only when chosen, so the
 // init-container client never loads the server's dependencies.
-import { ConfigError, HelpRequested } from './config/load.js';
-import { OperationalError } from './errors.js';
-
-type CommandMain = (argv: string[]) => Promise<number>;
+import { runCommand, type CommandMain } from './command.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandMain> }> = {
   server: {
@@ -48,24 +45,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  try {
-    const run = await command.load();
-    process.exitCode = await run(rest);
-  } catch (err) {
-    if (err instanceof HelpRequested) {
-      process.stdout.write(`${err.text}\n`);
-      process.exitCode = 0;
-    } else if (err instanceof ConfigError) {
-      for (const line of err.problems) process.stderr.write(`startup-lock ${name}: ${line}\n`);
-      process.exitCode = 2;
-    } else if (err instanceof OperationalError) {
-      process.stderr.write(`startup-lock ${name}: ${err.message}\n`);
-      process.exitCode = 1;
-    } else {
-      process.stderr.write(`startup-lock ${name}: ${(err as Error).stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    }
-  }
+  await runCommand(name, command.load, rest);
 }
 
 async function version(): Promise<string> {
