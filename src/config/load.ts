@@ -53,7 +53,7 @@ export interface CommandSpec<S extends Schema> {
    * Skip convict's pass over the merged values, and with it loading convict: every value has already
    * been through the same parseValue() that convict's formats call, so the pass finds nothing new
    * (test/unit/client-config.test.ts checks both give the same). Set by `acquire`, whose start-up
-   * every pod pays: convict and its dependencies are ~10 ms of its CPU.
+   * every pod pays: convict and its dependencies are ~5–10 ms of its CPU.
    */
   lightStart?: boolean;
 }
