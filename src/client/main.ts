@@ -4,13 +4,12 @@
 import type { Clock } from '../clock.js';
 import { acquireCommand, type AcquireConfig } from '../config/acquire.js';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { readTokenFile } from '../config/token-file.js';
 import { acquire, type Outcome } from './acquire.js';
 import { send } from './http.js';
 import { createClientLogger, type ClientLogger } from './log.js';
 
-// Built-ins through getBuiltinModule: an ESM import of node:fs builds its namespace, which loads its
-// stream classes (~4 ms of CPU in every init container); see src/client/http.ts.
-const { readFileSync } = process.getBuiltinModule('node:fs');
+// Built-ins through getBuiltinModule, not ESM imports, which build namespaces (see src/client/http.ts).
 const { hostname } = process.getBuiltinModule('node:os');
 
 /** Real timers that keep the process alive: between polls the client has nothing else pending. */
@@ -70,13 +69,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 
 function readToken(config: AcquireConfig): string | null {
   if (config.tokenFile === '') return null;
-  let token: string;
-  try {
-    token = readFileSync(config.tokenFile, 'utf8').trim();
-  } catch (err) {
-    throw new ConfigError([`--token-file: cannot read ${config.tokenFile}: ${(err as Error).message}`]);
-  }
-  if (token === '') throw new ConfigError([`--token-file: ${config.tokenFile} is empty`]);
+  const token = readTokenFile(config.tokenFile);
+  if (typeof token !== 'string') throw new ConfigError([`--token-file: ${token.problem}`]);
   // eslint-disable-next-line no-control-regex -- exactly what is looked for
   if (/[\0-\x08\x0a-\x1f\x7f]/.test(token))
     throw new ConfigError([

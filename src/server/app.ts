@@ -92,9 +92,8 @@ export function createApp(opts: AppOptions): LockApp {
   });
 
   const v1 = express.Router();
-  v1.use(async (req, res, next) => {
-    if (opts.token === null) return next();
-    if (await opts.token.accepts(req.headers.authorization)) return next();
+  v1.use((req, res, next) => {
+    if (opts.token === null || opts.token.accepts(req.headers.authorization)) return next();
     res.setHeader('WWW-Authenticate', 'Bearer realm="startup-lock"');
     res.status(401).json({ error: 'a valid bearer token is required (Authorization: Bearer <token>)' });
   });
