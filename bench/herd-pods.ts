@@ -69,7 +69,7 @@ export function runApp(
     child.stdout.setEncoding('utf8').on('data', (c: string) => {
       out += c;
       if (releaseUrl && out.includes('\n')) {
-        released = release(releaseUrl);
+        released = statusOf(releaseUrl, 'DELETE', 5000);
         releaseUrl = undefined;
       }
     });
@@ -82,9 +82,10 @@ export function runApp(
   });
 }
 
-function release(url: string): Promise<number> {
+/** One request, its status; 0 when it failed or timed out. */
+function statusOf(url: string, method: 'GET' | 'DELETE', timeoutMs: number): Promise<number> {
   return new Promise((resolve) => {
-    const req = request(url, { method: 'DELETE', timeout: 5000 }, (res) => {
+    const req = request(url, { method, timeout: timeoutMs }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -129,18 +130,6 @@ export interface Granted {
 
 export type Init = (i: number) => Promise<Granted>;
 
-function get(url: string, timeoutMs: number): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request(url, { timeout: timeoutMs }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(0));
-    req.end();
-  });
-}
-
 /**
  * pod-startup-lock's init client: `GET /` until 200, pausing 1 s after anything else. It is a Go
  * binary whose own start-up costs next to nothing, so it is simulated here in the harness process.
@@ -148,7 +137,7 @@ function get(url: string, timeoutMs: number): Promise<number> {
 export function legacyInit(server: BenchServer, durationS: number | null): Init {
   const url = durationS === null ? `${server.url}/` : `${server.url}/?duration=${durationS}`;
   return async () => {
-    while ((await get(url, LEGACY_REQUEST_TIMEOUT_MS)) !== 200) await sleep(LEGACY_POLL_MS);
+    while ((await statusOf(url, 'GET', LEGACY_REQUEST_TIMEOUT_MS)) !== 200) await sleep(LEGACY_POLL_MS);
     return {};
   };
 }
