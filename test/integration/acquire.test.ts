@@ -286,7 +286,7 @@ describe('startup-lock acquire (real process)', function () {
     expect((await status(server)).queue).to.deep.equal([]);
   });
 
-  it("loads no HTTP stack, undici or fs streams, on this Node and the image's: what an init container pays CPU for", async () => {
+  it("loads one bundled file and no HTTP stack, undici or fs streams, on this Node and the image's: what an init container pays CPU for", async () => {
     // node:http (and, on Node >= 22, undici behind an ESM import of it) and fs's stream classes
     // (behind an ESM import of node:fs) were most of the client's own start-up CPU. Node 24 is what
     // the image runs, and where an ESM import of a built-in costs most.
@@ -302,9 +302,14 @@ describe('startup-lock acquire (real process)', function () {
     try {
       const hook = join(dir, 'hook.cjs');
       const out = join(dir, 'modules.txt');
+      // Built-ins from process.moduleLoadList; our own files from a resolve hook where Node has one
+      // (module.registerHooks: Node >= 22.15, so always on the image's Node).
       writeFileSync(
         hook,
-        `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)}, process.moduleLoadList.join('\\n')));`,
+        `const mod = require('module'); const files = [];
+        mod.registerHooks?.({ resolve(s, c, next) { const r = next(s, c); if (r.url.startsWith('file:')) files.push(r.url); return r; } });
+        process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)},
+          JSON.stringify({ builtins: process.moduleLoadList, files: mod.registerHooks ? files : null })));`,
       );
       const server = await startServer(['--locks', '5']);
       const args = ['acquire', '--host', '127.0.0.1', '--port', String(server.port)];
@@ -314,12 +319,21 @@ describe('startup-lock acquire (real process)', function () {
         });
         const [code] = (await once(child, 'exit')) as [number];
         expect(code, node).to.equal(0);
-        const loaded = readFileSync(out, 'utf8').split('\n');
-        expect(loaded, `${node}: the hook saw the client connect`).to.include('NativeModule net');
-        const heavy = loaded.filter((m) =>
+        const loaded = JSON.parse(readFileSync(out, 'utf8')) as {
+          builtins: string[];
+          files: string[] | null;
+        };
+        expect(loaded.builtins, `${node}: the hook saw the client connect`).to.include('NativeModule net');
+        const heavy = loaded.builtins.filter((m) =>
           /^NativeModule (_?http|internal\/http|.*undici|internal\/fs\/streams)/.test(m),
         );
         expect(heavy, node).to.deep.equal([]);
+        // The one-file build and nothing else: no dozen ES modules, no package from node_modules.
+        if (node === imageNode) expect(loaded.files, 'the image’s Node has module hooks').to.not.equal(null);
+        if (loaded.files !== null)
+          expect(
+            loaded.files.map((f) => f.slice(f.lastIndexOf('/', f.lastIndexOf('/') - 1) + 1)),
+          ).to.deep.equal(['bin/startup-lock', 'dist/acquire.mjs']);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
