@@ -310,10 +310,23 @@ export class LockEngine {
     return slot;
   }
 
+  /**
+   * End the lease at its expiresAt, never before: a timer may fire early (Node's timers run on the
+   * loop's cached clock, a millisecond or so behind Date.now()), so one that does is armed again for
+   * the time still left. Releasing early would grant the next waiter inside this lease's interval.
+   */
   private expireAt(lease: Lease): TimerHandle {
-    return this.opts.clock.setTimer(lease.expiresAt - this.opts.clock.now(), () => {
-      if (this.held.get(lease.id)?.lease === lease) this.release(lease.id, 'expired');
-    });
+    const handle = { current: null as TimerHandle | null };
+    const arm = () => {
+      handle.current = this.opts.clock.setTimer(lease.expiresAt - this.opts.clock.now(), () => {
+        const held = this.held.get(lease.id);
+        if (held?.lease !== lease) return;
+        if (this.opts.clock.now() < lease.expiresAt) arm();
+        else this.release(lease.id, 'expired');
+      });
+    };
+    arm();
+    return { cancel: () => handle.current?.cancel() };
   }
 
   private keepPlace(waiter: Waiter): void {

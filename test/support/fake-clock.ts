@@ -53,6 +53,22 @@ export class FakeClock implements Clock {
   }
 }
 
+/**
+ * A FakeClock whose timers fire off their due time by `skew(ms)` milliseconds (negative: early), as
+ * real timers do: Node's run on the loop's cached clock and can fire before Date.now() reaches their
+ * deadline, and any timer can fire late on a busy machine.
+ */
+export class SkewedClock extends FakeClock {
+  constructor(private readonly skew: (ms: number) => number) {
+    super();
+  }
+
+  override setTimer(ms: number, fn: () => void): TimerHandle {
+    // Like setTimeout, a timer takes at least 1 ms, however early it fires.
+    return super.setTimer(Math.max(1, ms + this.skew(ms)), fn);
+  }
+}
+
 export class ManualClock extends FakeClock {
   constructor(start = 1_700_000_000_000) {
     super(start);

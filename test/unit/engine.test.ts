@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { LockEngine, type Poll } from '../../src/lock/engine.js';
 import type { DenialReason, Lease, ReleaseReason } from '../../src/lock/types.js';
-import { FakeClock } from '../support/fake-clock.js';
+import { FakeClock, SkewedClock } from '../support/fake-clock.js';
 
 function setup(
   opts: { slots?: number; maxQueue?: number; graceMs?: number; gate?: () => DenialReason | null } = {},
@@ -53,6 +53,27 @@ describe('lock engine', () => {
     clock.advance(1);
     expect(engine.activeCount).to.equal(0);
     expect(released).to.deep.equal([['a', 'expired']]);
+  });
+
+  it('never ends a lease before its expiresAt when the timer fires early', () => {
+    // Real timers fire up to a millisecond or so before Date.now() reaches their deadline.
+    const clock = new SkewedClock(() => -2);
+    const engine = new LockEngine({ slots: 1, maxQueue: 10, queueGraceMs: 10_000, clock, newId: () => 'l' });
+    const intervals: { grantedAt: number; endedAt?: number }[] = [];
+    engine.listen({
+      granted: (l) => intervals.push({ grantedAt: l.grantedAt }),
+      released: () => ((intervals.at(-1) as { endedAt?: number }).endedAt = clock.now()),
+    });
+    const first = engine.acquire('a', null, 5000, null) as { lease: Lease };
+    const poll = new TestPoll();
+    engine.acquire('b', null, 5000, poll);
+    clock.advance(4998);
+    expect(engine.activeCount, 'the early timer released the lease').to.equal(1);
+    expect(poll.lease).to.equal(null);
+    clock.advance(2);
+    expect(poll.lease?.holder).to.equal('b');
+    expect(intervals[0]?.endedAt).to.equal(first.lease.expiresAt);
+    expect(poll.lease?.grantedAt).to.be.at.least(first.lease.expiresAt);
   });
 
   it('grants the next waiter as soon as the holder releases', () => {
