@@ -37,6 +37,18 @@ export function uidOf(raw: string | null): string | null {
   return raw;
 }
 
+/**
+ * The client's per-process secret (`client=`): 16 to 128 URL-safe characters, random per acquire
+ * process. Optional, so old clients keep working (their leases are not protected by it).
+ */
+export function clientOf(raw: string | null): string | null {
+  if (raw === null || raw === '') return null;
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(raw)) {
+    throw new BadRequest('client must be 16 to 128 letters, digits, _ or - (a random per-process value)');
+  }
+  return raw;
+}
+
 function clip(raw: string): string {
   return raw.length > 40 ? `${raw.slice(0, 40)}…` : raw;
 }
