@@ -75,10 +75,13 @@ export class LockEngine {
     return this.slots;
   }
 
-  /** The legacy API: a slot now or nothing. It never jumps the queue. */
+  /**
+   * The legacy API: a slot now or nothing. It never jumps the queue. Each legacy request is its own
+   * anonymous holder, so a name already in use is a collision (a restored lease, a /v1 holder), never
+   * a retry: it is turned away rather than handed a lease someone else holds.
+   */
   tryAcquire(holder: Holder, durationMs: number, api: Api = 'legacy'): AcquireResult {
-    const existing = this.leaseOf(holder);
-    if (existing) return { kind: 'granted', lease: existing };
+    if (this.byHolder.has(holder) || this.waiting.has(holder)) return { kind: 'denied', reason: 'locked' };
     const blocked = this.blocked();
     if (blocked) return { kind: 'denied', reason: blocked };
     if (this.queue.length > 0 || this.held.size >= this.slots) return { kind: 'denied', reason: 'locked' };

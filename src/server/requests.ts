@@ -28,6 +28,9 @@ export function holderOf(raw: string | null): string {
   if (!HOLDER.test(raw)) {
     throw new BadRequest(`holder must be namespace/pod (letters, digits, . _ : / -), got "${clip(raw)}"`);
   }
+  // Names the server gives legacy requests: a /v1 request must not take one (or a lease made for it).
+  if (raw.startsWith('legacy:'))
+    throw new BadRequest('holder must not start with "legacy:" (legacy API names)');
   return raw;
 }
 

@@ -192,6 +192,8 @@ describe('state file under faults (real process)', function () {
       expect(stolen.status).to.equal(409);
       expect(await stolen.text()).not.to.include(lease.id);
     }
+    // Nor the name of a legacy request's lease.
+    expect((await post(s, 'holder=legacy:127.0.0.1%23abcd1234.1')).status).to.equal(400);
     // The same client's retry gets it back.
     const retry = (await (await post(s, `holder=ns/a&client=${CLIENT_A}`)).json()) as { id: string };
     expect(retry.id).to.equal(lease.id);

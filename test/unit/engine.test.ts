@@ -370,6 +370,16 @@ describe('lock engine', () => {
     expect(victim.lease?.holder).to.equal('ns/w');
   });
 
+  it('never hands a legacy request a lease whose name it shares (a restored or /v1 holder)', () => {
+    const { engine } = setup({ slots: 2 });
+    expect(engine.tryAcquire('legacy:10.0.0.1#1', 60_000).kind).to.equal('granted');
+    expect(engine.tryAcquire('legacy:10.0.0.1#1', 60_000)).to.deep.equal({
+      kind: 'denied',
+      reason: 'locked',
+    });
+    expect(engine.activeCount).to.equal(1);
+  });
+
   it('keeps the old behaviour for clients that send no client value', () => {
     const { engine } = setup({ slots: 1 });
     const first = engine.acquire('ns/a', null, 60_000, null);
