@@ -153,7 +153,9 @@ export async function startServer(
     metrics,
     life,
     gate,
-    status: () => statusOf(engine, life, checks, load, clock.now()),
+    // `ready` in the status says what /readyz says, a failing state file included.
+    status: () =>
+      statusOf(engine, { ...life, ready: life.ready && (state?.healthy ?? true) }, checks, load, clock.now()),
     defaultDurationMs: config.timeout,
     maxDurationMs: config.maxDuration,
     maxWaitMs: config.maxWait,

@@ -77,6 +77,7 @@ describe('state file under faults (real process)', function () {
     expect(res.headers.get('retry-after')).to.equal('1');
     expect(((await res.json()) as { id?: string }).id).to.equal(undefined);
     expect((await fetch(`${s.url}/readyz`)).status).to.equal(503);
+    expect(((await (await fetch(`${s.url}/v1/status`)).json()) as { ready: boolean }).ready).to.equal(false);
     expect((await fetch(`${s.url}/`)).status).to.equal(423);
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
     expect(metrics).to.match(/^startup_lock_state_write_failures_total [1-9]/m);
