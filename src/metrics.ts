@@ -84,6 +84,11 @@ export function createMetrics(lock: LockGaugesSource) {
       labelNames: ['reason'] as const,
       registers,
     }),
+    stateWriteFailures: new Counter({
+      name: 'startup_lock_state_write_failures_total',
+      help: 'Writes of the state file (--state-file) that failed; grants wait until one succeeds.',
+      registers,
+    }),
     checkUp: new Gauge({
       name: 'startup_lock_check_up',
       help: 'Whether a dependency check is up (1) or down (0).',

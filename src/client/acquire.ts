@@ -21,6 +21,11 @@ export interface AcquireOptions {
   failOpenAfterMs: number;
   waitMs: number;
   token: string | null;
+  /**
+   * A random value fixed for this process, sent as `client=`: the server hands the lease (and its id)
+   * and the queue place only to requests carrying it, so another pod cannot borrow our holder name.
+   */
+  client?: string;
 }
 
 export interface AcquireDeps {
@@ -155,6 +160,7 @@ class Waiter {
     if (this.api === 'v1') {
       q.set('holder', this.o.holder);
       if (this.o.uid) q.set('uid', this.o.uid);
+      if (this.o.client) q.set('client', this.o.client);
     }
     if (this.o.durationMs > 0) q.set('duration', String(this.o.durationMs / 1000));
     if (this.api === 'legacy') return q.size > 0 ? `/?${q}` : '/';

@@ -47,6 +47,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         failOpenAfterMs: config.failOpenAfter,
         waitMs: config.wait,
         token,
+        client: globalThis.crypto.randomUUID(),
       },
       { clock: liveClock, send, log, signal: stop.signal },
     );

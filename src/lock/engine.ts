@@ -4,6 +4,7 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type {
   Api,
   DenialReason,
+  Dropped,
   Holder,
   Lease,
   LeaseId,
@@ -36,12 +37,17 @@ export interface Poll {
 export type AcquireResult =
   | { kind: 'granted'; lease: Lease }
   | { kind: 'denied'; reason: DenialReason }
-  | { kind: 'queued'; position: number; queueLength: number };
+  | { kind: 'queued'; position: number; queueLength: number }
+  /** The holder's lease or queue place belongs to another client (see Lease.client). */
+  | { kind: 'taken' };
 
 interface Waiter extends QueueEntry {
+  client: string | null;
   durationMs: number;
   poll: Poll | null;
   graceTimer: TimerHandle | null;
+  /** While between polls: when the place lapses. */
+  graceUntil: number | null;
 }
 
 interface Held {
@@ -69,35 +75,51 @@ export class LockEngine {
     return this.slots;
   }
 
-  /** The legacy API: a slot now or nothing. It never jumps the queue. */
+  /**
+   * The legacy API: a slot now or nothing. It never jumps the queue. Each legacy request is its own
+   * anonymous holder, so a name already in use is a collision (a restored lease, a /v1 holder), never
+   * a retry: it is turned away rather than handed a lease someone else holds.
+   */
   tryAcquire(holder: Holder, durationMs: number, api: Api = 'legacy'): AcquireResult {
-    const existing = this.leaseOf(holder);
-    if (existing) return { kind: 'granted', lease: existing };
+    if (this.byHolder.has(holder) || this.waiting.has(holder)) return { kind: 'denied', reason: 'locked' };
     const blocked = this.blocked();
     if (blocked) return { kind: 'denied', reason: blocked };
     if (this.queue.length > 0 || this.held.size >= this.slots) return { kind: 'denied', reason: 'locked' };
-    return { kind: 'granted', lease: this.grant(holder, null, durationMs, api, this.opts.clock.now()) };
+    const lease = this.grant(holder, null, null, durationMs, api, this.opts.clock.now());
+    return { kind: 'granted', lease };
   }
 
   /**
    * The lease API: take a slot, or join (or rejoin) the FIFO queue. With a poll, the waiter is granted
    * the moment its turn comes while the poll is open; call endPoll() or hangUp() when it closes.
+   * `client` is the requester's own secret: a lease or place made with one is only ever handed to, or
+   * touched by, requests that carry the same value (null matches only null, for old clients).
    */
-  acquire(holder: Holder, uid: string | null, durationMs: number, poll: Poll | null): AcquireResult {
+  acquire(
+    holder: Holder,
+    uid: string | null,
+    durationMs: number,
+    poll: Poll | null,
+    client: string | null = null,
+  ): AcquireResult {
     const existing = this.leaseOf(holder);
-    if (existing) return { kind: 'granted', lease: existing };
+    if (existing)
+      return existing.client === client ? { kind: 'granted', lease: existing } : { kind: 'taken' };
 
     let waiter = this.waiting.get(holder);
+    if (waiter && waiter.client !== client) return { kind: 'taken' };
     if (!waiter) {
       if (this.queue.length >= this.opts.maxQueue) return { kind: 'denied', reason: 'queue_full' };
       waiter = {
         holder,
         uid,
+        client,
         since: this.opts.clock.now(),
         connected: false,
         durationMs,
         poll: null,
         graceTimer: null,
+        graceUntil: null,
       };
       this.queue.push(waiter);
       this.waiting.set(holder, waiter);
@@ -108,6 +130,7 @@ export class LockEngine {
     waiter.uid = uid ?? waiter.uid;
     waiter.graceTimer?.cancel();
     waiter.graceTimer = null;
+    waiter.graceUntil = null;
     // A newer poll from the same holder replaces an older one that is still open.
     const older = waiter.poll;
     waiter.poll = poll;
@@ -211,37 +234,69 @@ export class LockEngine {
   }
 
   snapshot(): Snapshot {
+    const now = this.opts.clock.now();
     return {
       version: 1,
-      savedAt: this.opts.clock.now(),
+      savedAt: now,
       leases: this.leases().map((l) => ({ ...l })),
-      queue: this.queue.map(({ holder, uid, since }) => ({ holder, uid, since })),
+      // A waiter polling right now loses its poll with the process: from then on it has one grace.
+      queue: this.queue.map(({ holder, uid, client, since, graceUntil }) => ({
+        holder,
+        uid,
+        client,
+        since,
+        graceUntil: graceUntil ?? now + this.opts.queueGraceMs,
+      })),
     };
   }
 
   /**
-   * Rebuild leases and queue order after a restart. Leases already past their expiry are dropped; the
-   * queue comes back between polls, so each waiter has a grace period to poll again.
+   * Rebuild leases and queue order after a restart, within this process's limits: the oldest `slots`
+   * live leases are kept (a lowered --locks ends the newest extra ones), then the first `maxQueue`
+   * waiters, each with what was left of its grace (a waiter whose pod went away while the server was
+   * down must not reserve the head of the queue again). What is left out is returned, with why.
    */
-  restore(snapshot: Snapshot): { leases: number; queued: number } {
+  restore(snapshot: Snapshot): { leases: number; queued: number; dropped: Dropped[] } {
     const now = this.opts.clock.now();
-    let leases = 0;
-    for (const saved of snapshot.leases) {
-      if (saved.expiresAt <= now || this.byHolder.has(saved.holder) || this.held.has(saved.id)) continue;
-      const lease: Lease = { ...saved };
-      this.held.set(lease.id, { lease, timer: this.expireAt(lease) });
-      this.byHolder.set(lease.holder, lease.id);
-      leases++;
+    const dropped: Dropped[] = [];
+    const leases = [...snapshot.leases].sort((a, b) => a.grantedAt - b.grantedAt);
+    for (const saved of leases) {
+      const drop = (why: Dropped['why']) => dropped.push({ holder: saved.holder, kind: 'lease', why });
+      if (saved.expiresAt <= now) drop('expired');
+      else if (this.byHolder.has(saved.holder) || this.held.has(saved.id)) drop('duplicate');
+      else if (this.held.size >= this.slots) drop('over_capacity');
+      else {
+        const lease: Lease = { ...saved, client: saved.client ?? null };
+        if (lease.slot >= this.slots || this.slotTaken(lease.slot)) lease.slot = this.freeSlot();
+        this.held.set(lease.id, { lease, timer: this.expireAt(lease) });
+        this.byHolder.set(lease.holder, lease.id);
+      }
     }
     for (const saved of snapshot.queue) {
-      if (this.waiting.has(saved.holder) || this.byHolder.has(saved.holder)) continue;
-      const waiter: Waiter = { ...saved, connected: false, durationMs: 0, poll: null, graceTimer: null };
-      this.queue.push(waiter);
-      this.waiting.set(waiter.holder, waiter);
-      this.keepPlace(waiter);
+      const drop = (why: Dropped['why']) => dropped.push({ holder: saved.holder, kind: 'waiter', why });
+      const graceUntil = saved.graceUntil ?? snapshot.savedAt + this.opts.queueGraceMs;
+      if (this.waiting.has(saved.holder) || this.byHolder.has(saved.holder)) drop('duplicate');
+      else if (graceUntil <= now) drop('grace_expired');
+      else if (this.queue.length >= this.opts.maxQueue) drop('queue_full');
+      else {
+        const waiter: Waiter = {
+          holder: saved.holder,
+          uid: saved.uid,
+          client: saved.client ?? null,
+          since: saved.since,
+          connected: false,
+          durationMs: 0,
+          poll: null,
+          graceTimer: null,
+          graceUntil: null,
+        };
+        this.queue.push(waiter);
+        this.waiting.set(waiter.holder, waiter);
+        this.keepPlace(waiter, graceUntil - now);
+      }
     }
     this.emit((l) => l.changed?.());
-    return { leases, queued: this.queue.length };
+    return { leases: this.held.size, queued: this.queue.length, dropped };
   }
 
   /** Stop every timer; leases stay as they are (the state file keeps them across a restart). */
@@ -272,25 +327,38 @@ export class LockEngine {
         this.removeWaiter(head, 'hung_up', false);
         continue;
       }
-      // A head between two polls keeps the freed slot reserved until it polls again or its grace ends.
+      // A head between two polls keeps the freed slot reserved until it polls again or its grace ends
+      // (by the clock, not only by its timer, which may fire late on a busy loop).
       // (The target's own request, even without a poll, may take the slot it is first in line for.)
-      if (!head.poll && head.holder !== target) break;
+      if (!head.poll && head.holder !== target) {
+        if (head.graceUntil === null || this.opts.clock.now() < head.graceUntil) break;
+        this.removeWaiter(head, 'grace_expired', false);
+        continue;
+      }
       this.queue.shift();
       this.waiting.delete(head.holder);
       head.graceTimer?.cancel();
-      const lease = this.grant(head.holder, head.uid, head.durationMs, 'v1', head.since);
+      const lease = this.grant(head.holder, head.uid, head.client, head.durationMs, 'v1', head.since);
       if (head.holder === target) result = lease;
       else head.poll?.granted(lease);
     }
     return result;
   }
 
-  private grant(holder: Holder, uid: string | null, durationMs: number, api: Api, since: number): Lease {
+  private grant(
+    holder: Holder,
+    uid: string | null,
+    client: string | null,
+    durationMs: number,
+    api: Api,
+    since: number,
+  ): Lease {
     const now = this.opts.clock.now();
     const lease: Lease = {
       id: this.opts.newId() as LeaseId,
       holder,
       uid,
+      client,
       slot: this.freeSlot(),
       api,
       grantedAt: now,
@@ -301,6 +369,11 @@ export class LockEngine {
     this.emit((l) => l.granted?.(lease, now - since));
     this.emit((l) => l.changed?.());
     return lease;
+  }
+
+  private slotTaken(slot: number): boolean {
+    for (const h of this.held.values()) if (h.lease.slot === slot) return true;
+    return false;
   }
 
   private freeSlot(): number {
@@ -329,9 +402,10 @@ export class LockEngine {
     return { cancel: () => handle.current?.cancel() };
   }
 
-  private keepPlace(waiter: Waiter): void {
+  private keepPlace(waiter: Waiter, graceMs = this.opts.queueGraceMs): void {
     waiter.graceTimer?.cancel();
-    waiter.graceTimer = this.opts.clock.setTimer(this.opts.queueGraceMs, () => {
+    waiter.graceUntil = this.opts.clock.now() + graceMs;
+    waiter.graceTimer = this.opts.clock.setTimer(graceMs, () => {
       if (this.waiting.get(waiter.holder) === waiter && !waiter.poll)
         this.removeWaiter(waiter, 'grace_expired');
     });

@@ -14,6 +14,12 @@ export interface Lease {
   holder: Holder;
   /** Pod UID when the client sent one, for Kubernetes Events. */
   uid: string | null;
+  /**
+   * The per-process secret the requesting client sent (`client=`), or null for a client that sends
+   * none. Only a request carrying the same value gets this lease (and its id) back: a holder name is
+   * public in /v1/status, this is not.
+   */
+  client: string | null;
   slot: number;
   api: Api;
   /** Epoch milliseconds. */
@@ -35,12 +41,32 @@ export interface QueueEntry {
   connected: boolean;
 }
 
+/** A queue place as saved: who, since when, and until when it is kept without a poll. */
+export interface SavedWaiter {
+  holder: Holder;
+  uid: string | null;
+  since: number;
+  client?: string | null;
+  /**
+   * Epoch ms when the place lapses unless the holder polls again: the end of its grace. A restart
+   * restores what is left of it, not a fresh grace (absent in files written before 0.2: savedAt+grace).
+   */
+  graceUntil?: number;
+}
+
 /** Everything needed to rebuild the lock after a restart. */
 export interface Snapshot {
   version: 1;
   savedAt: number;
   leases: Lease[];
-  queue: { holder: Holder; uid: string | null; since: number }[];
+  queue: SavedWaiter[];
+}
+
+/** What a restore left out, and why: the server logs each one. */
+export interface Dropped {
+  holder: Holder;
+  kind: 'lease' | 'waiter';
+  why: 'expired' | 'duplicate' | 'over_capacity' | 'queue_full' | 'grace_expired';
 }
 
 /** What the engine tells the edges (metrics, logs, state file, Kubernetes Events). */

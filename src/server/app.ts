@@ -6,7 +6,7 @@ import express, { type Request, type Response } from 'express';
 import type { LockEngine, Poll } from '../lock/engine.js';
 import type { DenialReason, Lease } from '../lock/types.js';
 import type { Metrics } from '../metrics.js';
-import { BadRequest, holderOf, uidOf, waitSeconds, wholeSeconds } from './requests.js';
+import { BadRequest, clientOf, holderOf, uidOf, waitSeconds, wholeSeconds } from './requests.js';
 import type { BearerToken } from './token.js';
 
 export interface Lifecycle {
@@ -27,6 +27,18 @@ export interface AppOptions {
   legacyApi: boolean;
   /** The lease API's bearer token; null leaves the API open. */
   token: Pick<BearerToken, 'accepts'> | null;
+  /**
+   * Random per process: legacy holders are named `legacy:IP#<bootId>.<n>`, so a name never repeats
+   * one restored from the state file (n starts at 1 in every process).
+   */
+  bootId: string;
+  /**
+   * With --state-file: resolves once every change so far is on disk, rejects if that write failed.
+   * A grant is answered only after it: a kill right after the answer must not lose the lease.
+   */
+  saved?: () => Promise<void>;
+  /** False while the state file cannot be written: not ready (grants are held too). */
+  healthy?: () => boolean;
 }
 
 export interface LockApp {
@@ -51,6 +63,20 @@ export function createApp(opts: AppOptions): LockApp {
     counter.inc();
   };
 
+  /**
+   * Answer a grant once the state file holds it. If that write failed the lease is released and the
+   * client told to come back (it was never durable); the failed write also holds further grants
+   * (the gate says not_ready) until a write succeeds, so the queue is not churned through.
+   */
+  function durably(lease: Lease, answer: () => void, fail: () => void): void {
+    if (!opts.saved) return answer();
+    opts.saved().then(answer, () => {
+      engine.release(lease.id, 'released');
+      deny('not_ready');
+      fail();
+    });
+  }
+
   // The legacy path is what every waiting pod of an old client hits once a second; it skips express.
   function legacy(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
@@ -63,10 +89,14 @@ export function createApp(opts: AppOptions): LockApp {
       text(res, 400, `${(err as Error).message}\n`);
       return;
     }
-    const holder = `legacy:${req.socket.remoteAddress ?? '?'}#${++legacySeq}`;
+    const holder = `legacy:${req.socket.remoteAddress ?? '?'}#${opts.bootId}.${++legacySeq}`;
     const result = engine.tryAcquire(holder, durationMs);
     if (result.kind === 'granted') {
-      text(res, 200, 'Lock acquired');
+      durably(
+        result.lease,
+        () => text(res, 200, 'Lock acquired'),
+        () => text(res, 423, 'Locked'),
+      );
     } else {
       deny(result.kind === 'denied' ? result.reason : 'locked');
       text(res, 423, 'Locked');
@@ -81,11 +111,13 @@ export function createApp(opts: AppOptions): LockApp {
     res.type('text/plain').send('ok\n');
   });
   app.get('/readyz', (_req, res) => {
-    const ready = opts.life.ready && !opts.life.draining;
+    const persisting = opts.healthy?.() ?? true;
+    const ready = opts.life.ready && !opts.life.draining && persisting;
+    const why = opts.life.draining ? 'draining' : !opts.life.ready ? 'starting' : 'state file write failing';
     res
       .status(ready ? 200 : 503)
       .type('text/plain')
-      .send(ready ? 'ready\n' : opts.life.draining ? 'draining\n' : 'starting\n');
+      .send(ready ? 'ready\n' : `${why}\n`);
   });
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -104,10 +136,11 @@ export function createApp(opts: AppOptions): LockApp {
 
   v1.post('/leases', (req, res) => {
     const params = new URLSearchParams(req.url.slice(req.url.indexOf('?') + 1 || req.url.length));
-    let holder: string, uid: string | null, durationMs: number, waitMs: number;
+    let holder: string, uid: string | null, client: string | null, durationMs: number, waitMs: number;
     try {
       holder = holderOf(params.get('holder'));
       uid = uidOf(params.get('uid'));
+      client = clientOf(params.get('client'));
       durationMs = wholeSeconds(
         params.get('duration'),
         'duration',
@@ -146,15 +179,33 @@ export function createApp(opts: AppOptions): LockApp {
       granted: (lease) => {
         if (answered) return;
         finish();
-        res.json(leaseJson(lease));
+        durably(
+          lease,
+          () => res.json(leaseJson(lease)),
+          () => unsaved(res),
+        );
       },
       superseded: () => notGranted(opts.gate() ?? 'locked'),
     };
 
-    const result = engine.acquire(holder, uid, durationMs, waitMs > 0 ? poll : null);
+    const result = engine.acquire(holder, uid, durationMs, waitMs > 0 ? poll : null, client);
     if (result.kind === 'granted') {
       answered = true;
-      res.json(leaseJson(result.lease));
+      const lease = result.lease;
+      durably(
+        lease,
+        () => res.json(leaseJson(lease)),
+        () => unsaved(res),
+      );
+      return;
+    }
+    if (result.kind === 'taken') {
+      // Never the other client's lease id, position or poll: this request did not create them.
+      answered = true;
+      res.status(409).json({
+        error: `holder ${holder} is held or queued by another client (a different client= value)`,
+        reason: 'taken',
+      });
       return;
     }
     if (result.kind === 'denied') {
@@ -231,6 +282,13 @@ export function leaseJson(lease: Lease) {
     grantedAt: new Date(lease.grantedAt).toISOString(),
     expiresAt: new Date(lease.expiresAt).toISOString(),
   };
+}
+
+function unsaved(res: Response): void {
+  res.setHeader('Retry-After', '1');
+  res
+    .status(503)
+    .json({ error: 'the state file could not be written: lease not granted, retry', reason: 'not_ready' });
 }
 
 function refuse(res: Response, status: number, reason: DenialReason, position: number, queueLength: number) {

@@ -28,12 +28,27 @@ export function holderOf(raw: string | null): string {
   if (!HOLDER.test(raw)) {
     throw new BadRequest(`holder must be namespace/pod (letters, digits, . _ : / -), got "${clip(raw)}"`);
   }
+  // Names the server gives legacy requests: a /v1 request must not take one (or a lease made for it).
+  if (raw.startsWith('legacy:'))
+    throw new BadRequest('holder must not start with "legacy:" (legacy API names)');
   return raw;
 }
 
 export function uidOf(raw: string | null): string | null {
   if (raw === null || raw === '') return null;
   if (!/^[A-Za-z0-9-]{1,64}$/.test(raw)) throw new BadRequest(`uid must be a pod UID, got "${clip(raw)}"`);
+  return raw;
+}
+
+/**
+ * The client's per-process secret (`client=`): 16 to 128 URL-safe characters, random per acquire
+ * process. Optional, so old clients keep working (their leases are not protected by it).
+ */
+export function clientOf(raw: string | null): string | null {
+  if (raw === null || raw === '') return null;
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(raw)) {
+    throw new BadRequest('client must be 16 to 128 letters, digits, _ or - (a random per-process value)');
+  }
   return raw;
 }
 

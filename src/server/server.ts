@@ -64,9 +64,12 @@ export async function startServer(
           },
         }));
   let load: LoadMonitor | null = null;
+  let state: StateFile | null = null;
 
   const gate = (): DenialReason | null => {
     if (!life.ready) return 'not_ready';
+    // A grant answered now could not be made durable: hold them all until a write succeeds.
+    if (state && !state.healthy) return 'not_ready';
     if (life.draining) return 'draining';
     if (!checks.allUp()) return 'checks_failing';
     if (load?.tooHigh()) return 'load';
@@ -122,14 +125,24 @@ export async function startServer(
     },
   });
 
-  let state: StateFile | null = null;
   if (config.stateFile !== '') {
-    state = new StateFile(config.stateFile, () => engine.snapshot(), log);
+    state = new StateFile(config.stateFile, () => engine.snapshot(), log, clock, {
+      failed: () => metrics.stateWriteFailures.inc(),
+      recovered: () => engine.reconsider(),
+    });
+    await state.prepare();
     const saved = await state.load();
     if (saved) {
-      const restored = engine.restore(saved);
-      log.info({ ...restored, path: config.stateFile }, 'state restored');
+      const { dropped, ...restored } = engine.restore(saved);
+      for (const d of dropped) {
+        // Leases beyond --locks and waiters beyond --max-queue are ended here; their pods poll again.
+        const level = d.why === 'over_capacity' || d.why === 'queue_full' ? 'warn' : 'info';
+        log[level]({ holder: d.holder, kind: d.kind, why: d.why }, 'state entry not restored');
+      }
+      log.info({ ...restored, dropped: dropped.length, path: config.stateFile }, 'state restored');
     }
+    // Fail at start, with one line, rather than run without the persistence that was asked for.
+    await state.checkWritable();
     engine.listen({ changed: () => state?.markDirty() });
   }
 
@@ -140,12 +153,17 @@ export async function startServer(
     metrics,
     life,
     gate,
-    status: () => statusOf(engine, life, checks, load, clock.now()),
+    // `ready` in the status says what /readyz says, a failing state file included.
+    status: () =>
+      statusOf(engine, { ...life, ready: life.ready && (state?.healthy ?? true) }, checks, load, clock.now()),
     defaultDurationMs: config.timeout,
     maxDurationMs: config.maxDuration,
     maxWaitMs: config.maxWait,
     legacyApi: config.legacyApi,
     token,
+    bootId: randomUUID().slice(0, 8),
+    saved: state ? () => state!.saved() : undefined,
+    healthy: () => state?.healthy ?? true,
   });
 
   const http: Server = createServer({ keepAliveTimeout: 65_000 }, app.listener);
@@ -196,13 +214,18 @@ export async function startServer(
       await kube?.stop();
       await checks.close();
       load?.stop();
-      if (state) {
-        await state.flush();
-      } else {
-        engine.releaseAll('shutdown');
+      try {
+        if (state) {
+          // Throws when the final save fails: the exit code says so, the next server starts stale.
+          await state.flush();
+        } else {
+          engine.releaseAll('shutdown');
+        }
+      } finally {
+        state?.close();
+        engine.close();
+        log.info('stopped');
       }
-      engine.close();
-      log.info('stopped');
     })());
 
   return { port, engine, shutdown };

@@ -114,7 +114,12 @@ const query = (call: SendOptions) => new URLSearchParams(call.path.split('?')[1]
 
 describe('acquire client (state machine)', () => {
   it('asks the lease API with a long poll and exits acquired on a lease', async () => {
-    const h = harness({ uid: 'u-1', durationMs: 30 * SEC, token: 's3cret' });
+    const h = harness({
+      uid: 'u-1',
+      durationMs: 30 * SEC,
+      token: 's3cret',
+      client: 'c0ffee-0123456789abcdef',
+    });
     h.server.then({ answer: LEASE, afterMs: 2 * SEC });
     await h.clock.advance(2 * SEC);
     expect(await h.done).to.deep.equal({ kind: 'acquired', api: 'v1', waitedMs: 2 * SEC });
@@ -124,6 +129,7 @@ describe('acquire client (state machine)', () => {
     expect(Object.fromEntries(query(call!))).to.deep.equal({
       holder: 'ns/pod',
       uid: 'u-1',
+      client: 'c0ffee-0123456789abcdef',
       duration: '30',
       wait: '0',
     });

@@ -258,7 +258,11 @@ describe('lock engine', () => {
 
     const b = setup({ slots: 2 });
     b.clock.advance(2000);
-    expect(b.engine.restore(snap)).to.deep.equal({ leases: 1, queued: 2 });
+    expect(b.engine.restore(snap)).to.deep.equal({
+      leases: 1,
+      queued: 2,
+      dropped: [{ holder: 'ns/short', kind: 'lease', why: 'expired' }],
+    });
     expect(b.engine.leases().map((l) => l.holder)).to.deep.equal(['ns/long']);
     expect(b.engine.waiters().map((w) => w.holder)).to.deep.equal(['ns/w1', 'ns/w2']);
     // The free slot waits for the head to poll again.
@@ -266,6 +270,123 @@ describe('lock engine', () => {
     b.engine.acquire('ns/w2', null, 10_000, p2);
     expect(p2.lease).to.equal(null);
     expect(b.engine.acquire('ns/w1', null, 10_000, new TestPoll()).kind).to.equal('granted');
+  });
+
+  it('restores no more leases than --locks, keeping the oldest, and no more waiters than --max-queue', () => {
+    const a = setup({ slots: 5 });
+    for (const h of ['ns/l1', 'ns/l2', 'ns/l3', 'ns/l4', 'ns/l5']) {
+      a.engine.acquire(h, null, 60_000, null);
+      a.clock.advance(10);
+    }
+    for (const h of ['ns/w1', 'ns/w2', 'ns/w3']) a.engine.acquire(h, null, 10_000, new TestPoll());
+    const snap = a.engine.snapshot();
+    snap.leases.reverse(); // file order must not matter: the oldest grants are kept
+
+    const b = setup({ slots: 2, maxQueue: 2 });
+    const { dropped } = b.engine.restore(snap);
+    expect(b.engine.leases().map((l) => [l.holder, l.slot])).to.deep.equal([
+      ['ns/l1', 0],
+      ['ns/l2', 1],
+    ]);
+    expect(b.engine.waiters().map((w) => w.holder)).to.deep.equal(['ns/w1', 'ns/w2']);
+    expect(dropped).to.deep.include.members([
+      { holder: 'ns/l3', kind: 'lease', why: 'over_capacity' },
+      { holder: 'ns/l5', kind: 'lease', why: 'over_capacity' },
+      { holder: 'ns/w3', kind: 'waiter', why: 'queue_full' },
+    ]);
+    expect(b.engine.activeCount).to.equal(2);
+  });
+
+  it('moves a restored lease whose slot is past --locks to a free slot', () => {
+    const a = setup({ slots: 3 });
+    a.engine.acquire('ns/a', null, 60_000, null);
+    a.engine.acquire('ns/b', null, 60_000, null);
+    a.engine.acquire('ns/c', null, 60_000, null);
+    a.engine.release(a.engine.leaseOf('ns/a')!.id);
+    const b = setup({ slots: 2 });
+    b.engine.restore(a.engine.snapshot());
+    expect(b.engine.leases().map((l) => l.slot)).to.deep.equal([0, 1]);
+  });
+
+  it("restores what was left of a waiter's grace, not a fresh one", () => {
+    const a = setup({ slots: 1, graceMs: 10_000 });
+    a.engine.acquire('ns/a', null, 60_000, null);
+    const poll = new TestPoll();
+    a.engine.acquire('ns/w', null, 10_000, poll);
+    a.engine.endPoll('ns/w', poll); // its place lasts until +10 s
+    a.clock.advance(4000);
+    const snap = a.engine.snapshot();
+
+    // The server is down for 5 s: 1 s of the grace is left when it is back.
+    const b = setup({ slots: 1, graceMs: 10_000 });
+    b.clock.advance(9000);
+    b.engine.restore(snap);
+    expect(b.engine.position('ns/w')).to.equal(1);
+    b.clock.advance(1000);
+    expect(b.engine.position('ns/w')).to.equal(0);
+
+    // Down longer than the grace: the place is gone at once, and does not reserve the head.
+    const c = setup({ slots: 1, graceMs: 10_000 });
+    c.clock.advance(11_000);
+    const { dropped } = c.engine.restore(snap);
+    expect(dropped).to.deep.include({ holder: 'ns/w', kind: 'waiter', why: 'grace_expired' });
+  });
+
+  it('gives a waiter that was polling when saved one grace from the save, not from the restart', () => {
+    const a = setup({ slots: 1, graceMs: 10_000 });
+    a.engine.acquire('ns/a', null, 60_000, null);
+    a.engine.acquire('ns/w', null, 10_000, new TestPoll());
+    const snap = a.engine.snapshot();
+    const b = setup({ slots: 1, graceMs: 10_000 });
+    b.clock.advance(6000);
+    b.engine.restore(snap);
+    b.clock.advance(4000);
+    expect(b.engine.position('ns/w')).to.equal(0);
+  });
+
+  it('hands a lease or a queue place only to the client that created it', () => {
+    const { engine } = setup({ slots: 1 });
+    const mine = 'client-aaaaaaaaaaaaaaaa';
+    const granted = engine.acquire('ns/a', null, 60_000, null, mine);
+    expect(granted.kind).to.equal('granted');
+    // Someone who read the holder name from /v1/status: no lease, with or without a client value.
+    expect(engine.acquire('ns/a', null, 60_000, null, 'client-bbbbbbbbbbbbbbbb').kind).to.equal('taken');
+    expect(engine.acquire('ns/a', null, 60_000, null, null).kind).to.equal('taken');
+    // The same client's retry gets its lease back.
+    const again = engine.acquire('ns/a', null, 60_000, null, mine);
+    expect(again.kind === 'granted' && again.lease.id).to.equal(
+      granted.kind === 'granted' && granted.lease.id,
+    );
+
+    // A waiter's poll can be neither superseded nor hung up by another client.
+    const victim = new TestPoll();
+    engine.acquire('ns/w', null, 60_000, victim, mine);
+    const thief = new TestPoll();
+    expect(engine.acquire('ns/w', null, 60_000, thief, 'client-cccccccccccccccc').kind).to.equal('taken');
+    engine.hangUp('ns/w', thief);
+    expect(victim.supersededCount).to.equal(0);
+    expect(engine.position('ns/w')).to.equal(1);
+    engine.release(engine.leaseOf('ns/a')!.id);
+    expect(victim.lease?.holder).to.equal('ns/w');
+  });
+
+  it('never hands a legacy request a lease whose name it shares (a restored or /v1 holder)', () => {
+    const { engine } = setup({ slots: 2 });
+    expect(engine.tryAcquire('legacy:10.0.0.1#1', 60_000).kind).to.equal('granted');
+    expect(engine.tryAcquire('legacy:10.0.0.1#1', 60_000)).to.deep.equal({
+      kind: 'denied',
+      reason: 'locked',
+    });
+    expect(engine.activeCount).to.equal(1);
+  });
+
+  it('keeps the old behaviour for clients that send no client value', () => {
+    const { engine } = setup({ slots: 1 });
+    const first = engine.acquire('ns/a', null, 60_000, null);
+    const second = engine.acquire('ns/a', null, 60_000, null);
+    expect(
+      first.kind === 'granted' && second.kind === 'granted' && first.lease.id === second.lease.id,
+    ).to.equal(true);
   });
 
   it('grows and shrinks its slots', () => {

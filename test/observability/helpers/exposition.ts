@@ -13,6 +13,7 @@ export const PROMISED_FAMILIES = {
     'startup_lock_lease_grants_total',
     'startup_lock_lease_denials_total',
     'startup_lock_lease_releases_total',
+    'startup_lock_state_write_failures_total',
   ],
   histogram: [
     'startup_lock_queue_wait_seconds',
