@@ -33,11 +33,13 @@ import {
   type OciImage,
   type Platform,
 } from './release/oci-image.js';
-import { Registry, describe, mediaTypes, parseRegistry } from './release/registry.js';
+import { Registry, descriptorOf, mediaTypes, parseRegistry } from './release/registry.js';
 
 const run = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const imageName = 'startup-lock';
+/** Gzipped layers by uncompressed digest (scripts/release/oci-image.ts); safe to delete. */
+const layerCache = join(root, '.cache/release-layers');
 const platforms: Platform[] = [
   { os: 'linux', architecture: 'amd64' },
   { os: 'linux', architecture: 'arm64', variant: 'v8' },
@@ -256,7 +258,11 @@ async function main(): Promise<void> {
       (r) => r.stdout.trim(),
       () => 'unknown',
     );
-    const created = new Date().toISOString();
+    // The commit's date, not the clock's: an unchanged tree rebuilds to the same image (layer cache hit).
+    const created = await run('git', ['log', '-1', '--format=%cI'], { cwd: root }).then(
+      (r) => new Date(r.stdout.trim()).toISOString(),
+      () => new Date().toISOString(),
+    );
     const localTags = new Map<string, string>();
     for (const platform of platforms) {
       const arch = platform.architecture;
@@ -330,14 +336,26 @@ async function main(): Promise<void> {
       const images: OciImage[] = [];
       for (const platform of platforms) {
         images.push(
-          await ociImageFromDocker(localTags.get(platform.architecture) ?? '', platform, work, annotations),
+          await ociImageFromDocker(
+            localTags.get(platform.architecture) ?? '',
+            platform,
+            work,
+            annotations,
+            layerCache,
+          ),
         );
       }
       const index = imageIndex(images, annotations);
-      const indexDescriptor = describe(mediaTypes.index, index);
+      const indexDescriptor = descriptorOf(mediaTypes.index, index);
       const sbomPush = sbomArtifact(sbom, indexDescriptor, { 'org.opencontainers.image.version': version });
       log(`image index ${indexDescriptor.digest}`);
-      for (const image of images) log(`  linux/${image.platform.architecture} ${image.descriptor.digest}`);
+      for (const image of images) {
+        const manifest = JSON.parse(image.manifest.toString()) as { layers: { size: number }[] };
+        const compressed = manifest.layers.reduce((sum, layer) => sum + layer.size, 0);
+        log(
+          `  linux/${image.platform.architecture} ${image.descriptor.digest} (${(compressed / 1e6).toFixed(1)} MB compressed)`,
+        );
+      }
       return { images, index, indexDescriptor, sbomPush };
     });
 

@@ -1,13 +1,15 @@
 // Turns a locally built image (`docker save`) into OCI blobs and manifests, before anything is pushed:
 // the release knows every digest (image index, per-architecture manifests) up front, so the charts'
 // annotations can name them and a failed step leaves the registry untouched. Layers are gzipped here;
-// identical layers of the two architectures (the application's) become one blob.
+// identical layers of the two architectures (the application's) become one blob, and a gzipped layer is
+// kept in a cache directory by its uncompressed digest, so the base layers are compressed once, not at
+// every release.
 import { execFile } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { describe, mediaTypes, sha256, type Descriptor } from './registry.js';
+import { descriptorOf, mediaTypes, sha256, type Descriptor } from './registry.js';
 
 const run = promisify(execFile);
 const gzipAsync = promisify(gzip);
@@ -33,6 +35,17 @@ interface SavedManifest {
 
 const gzipped = new Map<string, Promise<Buffer>>();
 
+async function gzipLayer(raw: Buffer, diffId: string, cacheDir: string): Promise<Buffer> {
+  const path = join(cacheDir, `${diffId.replace(':', '-')}.tar.gz`);
+  const cached = await readFile(path).catch(() => undefined);
+  if (cached !== undefined) return cached;
+  const blob = await gzipAsync(raw, { level: 6 });
+  await mkdir(cacheDir, { recursive: true });
+  await writeFile(`${path}.${process.pid}.tmp`, blob);
+  await rename(`${path}.${process.pid}.tmp`, path);
+  return blob;
+}
+
 /**
  * Saves `tag` from the engine into `workDir` and assembles its OCI manifest. The config's platform is
  * set to `platform`: a base image made by `docker import` on an older engine is labelled with the
@@ -43,6 +56,7 @@ export async function ociImageFromDocker(
   platform: Platform,
   workDir: string,
   annotations: Record<string, string>,
+  layerCacheDir: string,
 ): Promise<OciImage> {
   const dir = join(workDir, `${platform.architecture}-saved`);
   await mkdir(dir, { recursive: true });
@@ -71,18 +85,18 @@ export async function ociImageFromDocker(
       throw new Error(`docker save ${tag}: layer ${layerPath} does not match ${diffId}`);
     let compressed = gzipped.get(diffId);
     if (compressed === undefined) {
-      compressed = gzipAsync(raw, { level: 6 });
+      compressed = gzipLayer(raw, diffId, layerCacheDir);
       gzipped.set(diffId, compressed);
     }
     const blob = await compressed;
     blobs.set(sha256(blob), blob);
-    layers.push(describe(mediaTypes.layer, blob));
+    layers.push(descriptorOf(mediaTypes.layer, blob));
   }
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: mediaTypes.manifest,
-      config: describe(mediaTypes.config, configBlob),
+      config: descriptorOf(mediaTypes.config, configBlob),
       layers,
       annotations,
     }),
@@ -91,7 +105,7 @@ export async function ociImageFromDocker(
     platform,
     blobs,
     manifest,
-    descriptor: { ...describe(mediaTypes.manifest, manifest), platform: { ...platform } },
+    descriptor: { ...descriptorOf(mediaTypes.manifest, manifest), platform: { ...platform } },
   };
 }
 
@@ -123,10 +137,10 @@ export function sbomArtifact(
       schemaVersion: 2,
       mediaType: mediaTypes.manifest,
       artifactType: mediaTypes.cyclonedx,
-      config: describe(mediaTypes.empty, empty),
+      config: descriptorOf(mediaTypes.empty, empty),
       layers: [
         {
-          ...describe(mediaTypes.cyclonedx, sbom),
+          ...descriptorOf(mediaTypes.cyclonedx, sbom),
           annotations: { 'org.opencontainers.image.title': 'sbom.cdx.json' },
         },
       ],
@@ -155,10 +169,10 @@ export function artifactHubMetadata(yml: Buffer): {
     JSON.stringify({
       schemaVersion: 2,
       mediaType: mediaTypes.manifest,
-      config: describe('application/vnd.cncf.artifacthub.config.v1+yaml', empty),
+      config: descriptorOf('application/vnd.cncf.artifacthub.config.v1+yaml', empty),
       layers: [
         {
-          ...describe('application/vnd.cncf.artifacthub.repository-metadata.layer.v1.yaml', yml),
+          ...descriptorOf('application/vnd.cncf.artifacthub.repository-metadata.layer.v1.yaml', yml),
           annotations: { 'org.opencontainers.image.title': 'artifacthub-repo.yml' },
         },
       ],

@@ -26,7 +26,7 @@ export interface Descriptor {
 export const sha256 = (data: Buffer | string): string =>
   `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
-export function describe(mediaType: string, data: Buffer): Descriptor {
+export function descriptorOf(mediaType: string, data: Buffer): Descriptor {
   return { mediaType, digest: sha256(data), size: data.length };
 }
 

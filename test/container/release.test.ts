@@ -16,6 +16,7 @@ import {
   helmBin,
   registryTags,
   requireReleaseTools,
+  startFailingProxy,
   startRegistry,
   type RunningRegistry,
 } from './support/registry.js';
@@ -136,6 +137,35 @@ describe('release into an OCI registry, installed from it as a user would', func
     );
     expect(closed.stderr).to.include('pushed: nothing');
     expect(closed.stderr).to.match(/ECONNREFUSED/);
+  });
+
+  it('a push that fails midway (the main chart refused) exits non-zero and lists what it pushed', async function () {
+    this.timeout(10 * 60_000);
+    const other = await startRegistry();
+    const proxy = await startFailingProxy(
+      other.host,
+      (method, url) => method === 'PUT' && url.startsWith('/v2/charts/startup-lock/manifests/'),
+    );
+    try {
+      const midway = await release(['--registry', proxy.host, '--plain-http']);
+      expect(midway.code, midway.stderr.slice(-3000)).to.equal(1);
+      expect(midway.stderr).to.include('FAILED at step "push"');
+      const listed = midway.stderr.split('pushed before the failure:\n')[1] ?? '';
+      expect(listed).to.include('(linux/amd64, untagged)');
+      expect(listed).to.include('(linux/arm64, untagged)');
+      expect(listed).to.include('.sbom (SBOM)');
+      expect(listed).to.include(`startup-lock:${version} (image index)`);
+      expect(listed).to.include(`charts/startup-lock-client:${version}`);
+      expect(listed).to.not.include(`charts/startup-lock:${version}`);
+      // What it says is what the registry holds.
+      const tags = await registryTags(other.host);
+      expect(tags['charts/startup-lock'] ?? []).to.deep.equal([]); // its blobs may be there, no tag
+      expect(tags['charts/startup-lock-client']).to.deep.equal([version]);
+      expect(tags['startup-lock']).to.include(version);
+    } finally {
+      await proxy.stop();
+      await other.stop();
+    }
   });
 
   it('publishes the image, its SBOM and both charts under the version, and nothing else', async function () {

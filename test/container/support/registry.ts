@@ -5,6 +5,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -112,4 +113,48 @@ export async function registryTags(host: string): Promise<Record<string, string[
     tags[repository] = list.tags ?? [];
   }
   return tags;
+}
+
+/**
+ * An HTTP proxy in front of a registry that answers 500 to the requests `fails` picks, so a test can
+ * make one push of a release fail midway.
+ */
+export async function startFailingProxy(
+  upstream: string,
+  fails: (method: string, url: string) => boolean,
+): Promise<{ host: string; stop(): Promise<void> }> {
+  const [upstreamHost, upstreamPort] = upstream.split(':');
+  const server = createHttpServer((req, res) => {
+    if (fails(req.method ?? '', req.url ?? '')) {
+      req.resume();
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end('{"errors":[{"code":"UNKNOWN","message":"failing on purpose (test proxy)"}]}');
+      return;
+    }
+    const forward = httpRequest(
+      {
+        host: upstreamHost,
+        port: Number(upstreamPort),
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolveListen) => server.listen(port, '127.0.0.1', resolveListen));
+  return {
+    host: `127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolveClose) => {
+        server.closeAllConnections();
+        server.close(() => resolveClose());
+      }),
+  };
 }
