@@ -243,6 +243,9 @@ async function main(): Promise<void> {
     });
 
     await step('base images', async () => {
+      // The build stages run natively and the arm64 runtime base is the foreign one (Debian multiarch).
+      if (process.arch !== 'x64')
+        throw new Error(`releases are built on an amd64 machine, this is ${process.arch}`);
       await sh('bash', ['scripts/docker-base-images.sh'], {
         STARTUP_LOCK_BUILD_IMAGE: o.buildImage,
         STARTUP_LOCK_RUNTIME_IMAGE: o.runtimeImage,
