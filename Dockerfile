@@ -13,6 +13,11 @@
 # (No "# syntax=" line, no RUN --mount and no FROM --platform=$BUILDPLATFORM: the file must also build
 # with the legacy builder offline. With buildx the arm64 build stages therefore run under emulation;
 # they only run npm and tsc, so the result is the same, just slower.)
+#
+# `npm run release` (scripts/release.ts) builds both architectures without emulation: the build stages
+# run on the build machine's base (their output is plain JavaScript: no production dependency has a
+# native addon, the release checks) and only RUNTIME_IMAGE changes, to an arm64 base for linux/arm64
+# (scripts/docker-base-images.sh with STARTUP_LOCK_BASE_ARCH=arm64). /app/sbom.cdx.json is the SBOM.
 
 ARG BUILD_IMAGE=node:24-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
@@ -26,12 +31,16 @@ COPY package.json package-lock.json ./
 COPY scripts/image-prune-modules.mjs /tmp/
 RUN npm ci --omit=dev --ignore-scripts --loglevel=warn && node /tmp/image-prune-modules.mjs node_modules
 
-# The compiler needs the dev dependencies; none of them reaches the final image.
+# The compiler needs the dev dependencies; none of them reaches the final image. The SBOM (CycloneDX
+# 1.6, @cyclonedx/cyclonedx-npm) describes the production tree the deps stage installs from the same
+# lock file; --output-reproducible leaves out the timestamp so an unchanged lock file gives the same layer.
 FROM ${BUILD_IMAGE} AS build
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --loglevel=warn
+RUN npm ci --ignore-scripts --loglevel=warn && \
+    npx cyclonedx-npm --omit dev --spec-version 1.6 --output-format JSON --mc-type application \
+      --flatten-components --output-reproducible --output-file /app/sbom.cdx.json
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
@@ -57,6 +66,7 @@ WORKDIR /app
 # Root-owned and read-only for the process: the application cannot modify itself.
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/sbom.cdx.json ./sbom.cdx.json
 COPY package.json LICENSE ./
 COPY bin ./bin
 USER 65532:65532

@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { asDeployment, flagValue, validateObject } from './models.js';
 
 interface ChartMeta {
+  version: string;
   appVersion: string;
   type?: string;
   dependencies?: { name: string; repository: string }[];
@@ -63,7 +64,11 @@ describe('chart: library startup-lock-client and the example app chart', functio
   it('the example depends on it by a file:// repository', function () {
     const deps = readChart(exampleChartDir).dependencies ?? [];
     expect(deps).to.deep.equal([
-      { name: 'startup-lock-client', version: '0.1.0', repository: 'file://../../chart/charts/startup-lock-client' },
+      {
+        name: 'startup-lock-client',
+        version: readChart(libraryChartDir).version,
+        repository: 'file://../../chart/charts/startup-lock-client',
+      },
     ]);
   });
 

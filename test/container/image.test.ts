@@ -88,6 +88,7 @@ describe('container image', function () {
         cli: has('/app/dist/cli.js'),
         src: has('/app/src'),
         test: has('/app/test'),
+        sbom: has('/app/sbom.cdx.json'),
         uid: process.getuid(),
         node: process.versions.node,
       }));`;
@@ -105,6 +106,7 @@ describe('container image', function () {
         cli: true,
         src: false,
         test: false,
+        sbom: true,
         uid: 65532,
       });
       // The image runs Node 24 LTS whatever Node the build machine has.

@@ -23,9 +23,20 @@ Settings come from the app chart's .Values.startupLock, every one optional:
   resources      container resources (default: small requests, memory limit)
 */}}
 
-{{/* The default image tag: a library template sees the app chart's .Chart, so this is written out. */}}
+{{/* The default image tag: a library template sees the app chart's .Chart, so this is written out.
+Kept in step with package.json by `npm run release` (scripts/release.ts), never by hand. */}}
 {{- define "startup-lock-client.appVersion" -}}
 0.1.0
+{{- end }}
+
+{{/* Where the release pushes the image and the charts; `npm run release -- --registry R` writes R here
+in the packaged chart, so a chart pulled from a registry defaults to the image beside it. */}}
+{{- define "startup-lock-client.imageRepository" -}}
+ghcr.io/startup-lock/startup-lock
+{{- end }}
+
+{{- define "startup-lock-client.chartRepository" -}}
+oci://ghcr.io/startup-lock/charts
 {{- end }}
 
 {{- define "startup-lock-client.settings" -}}
@@ -54,7 +65,7 @@ Settings come from the app chart's .Values.startupLock, every one optional:
 {{- if include "startup-lock-client.enabled" . }}
 {{- $cfg := include "startup-lock-client.settings" . | fromYaml -}}
 {{- $image := default dict $cfg.image -}}
-{{- $repository := default "ghcr.io/startup-lock/startup-lock" $image.repository -}}
+{{- $repository := default (include "startup-lock-client.imageRepository" .) $image.repository -}}
 {{- $tag := toString (default (include "startup-lock-client.appVersion" .) $image.tag) -}}
 {{- $ref := printf "%s:%s" $repository $tag -}}
 {{- if $image.digest }}{{ $ref = printf "%s@%s" $ref $image.digest }}{{ end -}}
