@@ -156,6 +156,17 @@ describe('chart: injector', function () {
     for (const obj of cm) if (obj.apiVersion !== 'cert-manager.io/v1') validateObject(obj);
   });
 
+  it('is scraped by its own ServiceMonitor when monitoring is on', async function () {
+    const monitored = await render({ values: { injector: { enabled: true }, metrics: { serviceMonitor: { enabled: true } } } });
+    const monitor = get(monitored, 'ServiceMonitor', NAME) as unknown as {
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] };
+    };
+    validateObject(monitor as unknown as K8sObject);
+    expect(monitor.spec.endpoints.map((e) => e.port)).to.deep.equal(['metrics']);
+    const service = get(monitored, 'Service', NAME) as unknown as { spec: { selector: Record<string, string> } };
+    expect(monitor.spec.selector.matchLabels).to.deep.equal(service.spec.selector);
+  });
+
   it('refuses tokenSecret with the injector, saying why', async function () {
     const result = await renderRaw({ values: { tokenSecret: 'tok', injector: { enabled: true } } });
     expect(result.code).to.not.equal(0);
