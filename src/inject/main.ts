@@ -9,20 +9,25 @@ import { systemClock } from '../clock.js';
 import { injectCommand } from '../config/inject.js';
 import { loadConfig } from '../config/load.js';
 import { OperationalError } from '../errors.js';
-import { loadKubeConfig } from '../k8s/kube-config.js';
 import { createLogger } from '../log.js';
 import { createInjectorMetrics } from '../metrics.js';
 import { createApps } from './app.js';
 import { dnsNamesOf, expiresAt } from './certs.js';
 import { loadContainer } from './container.js';
 import { FileTls } from './file-tls.js';
-import { TlsKeeper, type TlsMaterial } from './tls-keeper.js';
+import type { TlsMaterial } from './tls-keeper.js';
 
 export async function main(argv: string[]): Promise<number> {
   const { config } = loadConfig(injectCommand, argv);
   const container = loadContainer(config.containerFile);
   const selfManaged = config.tlsCertFile === '';
-  const kubeConfig = selfManaged ? loadKubeConfig(config.kubeconfig) : undefined;
+  // @kubernetes/client-node is ~75 MiB of RSS: loaded only when the webhook keeps its own certificate.
+  const kube = selfManaged
+    ? {
+        kubeConfig: (await import('../k8s/kube-config.js')).loadKubeConfig(config.kubeconfig),
+        TlsKeeper: (await import('./tls-keeper.js')).TlsKeeper,
+      }
+    : undefined;
   const log = createLogger('inject', config.logLevel);
   const metrics = createInjectorMetrics();
   const dnsNames = dnsNamesOf(config.serviceName, config.namespace);
@@ -35,9 +40,9 @@ export async function main(argv: string[]): Promise<number> {
   let port = 0;
   const verify = (caBundle: string) =>
     handshake(loopback(config.host), port, caBundle, dnsNames[2] as string);
-  const certs = kubeConfig
-    ? new TlsKeeper({
-        kubeConfig,
+  const certs = kube
+    ? new kube.TlsKeeper({
+        kubeConfig: kube.kubeConfig,
         namespace: config.namespace,
         secretName: config.secretName,
         webhookName: config.webhookName,
