@@ -103,8 +103,11 @@ export class TlsKeeper {
   private nextRenewal = Infinity;
 
   private nextSyncIn(): number {
+    // After a failed round, the next try is a resync away: a renewal that keeps failing (403 on update)
+    // must not turn into a loop hammering the API server.
+    if (!this.ready) return this.opts.resyncMs;
     const untilRenewal = this.nextRenewal - this.opts.clock.now();
-    return Math.max(0, Math.min(this.opts.resyncMs, untilRenewal));
+    return Math.max(Math.min(1000, this.opts.resyncMs), Math.min(this.opts.resyncMs, untilRenewal));
   }
 
   private async round(): Promise<void> {
@@ -265,7 +268,8 @@ export class TlsKeeper {
           'app.kubernetes.io/managed-by': 'startup-lock-inject',
         },
       },
-      type: 'kubernetes.io/tls',
+      // A Secret created beforehand (e.g. `kubectl create secret generic`) keeps its type: it is immutable.
+      type: existing?.type ?? 'kubernetes.io/tls',
       data: {
         [KEYS.caCert]: b64(caBundle),
         [KEYS.caKey]: b64(ca.keyPem),

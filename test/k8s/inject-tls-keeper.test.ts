@@ -129,6 +129,22 @@ describe('inject: certificate keeper (Secret, caBundle, renewal)', function () {
     expect(k.ready, k.notReadyReason).to.equal(true);
   });
 
+  it('fills a Secret created beforehand (no create permission needed), keeping its type', async function () {
+    api.create('secrets', {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
+      metadata: { name: SECRET, namespace: NS },
+    });
+    api.fail({ status: 403, verb: 'create', resource: 'secrets' });
+    const { keeper: k } = keeper();
+    await k.sync();
+    expect(k.ready, k.notReadyReason).to.equal(true);
+    const secret = api.get('secrets', NS, SECRET) as { type: string; data: Record<string, string> };
+    expect(secret.type).to.equal('Opaque');
+    expect(Object.keys(secret.data).sort()).to.deep.equal(['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
+  });
+
   it('says when its webhook configuration does not exist', async function () {
     api.delete('mutatingwebhookconfigurations', undefined, WEBHOOK);
     const { keeper: k } = keeper();
