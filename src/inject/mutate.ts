@@ -147,7 +147,9 @@ function withPodSettings(
     const parsed = parseValue(option, value);
     if (!WHOLE_SECONDS.test(value) || !parsed.ok) {
       const allowed = parsed.ok ? 'whole seconds (30, 30s, 2m, 1h)' : `${parsed.allowed}, in whole seconds`;
-      warnings.push(`annotation ${key}=${JSON.stringify(raw)} ignored: expected ${allowed}`);
+      // Short: the API server may truncate warnings longer than 120 characters.
+      const shown = JSON.stringify(raw.length > 24 ? `${raw.slice(0, 24)}…` : raw);
+      warnings.push(`annotation ${key}=${shown} ignored: expected ${allowed}`);
       continue;
     }
     args = setFlag(args, flag, value);
