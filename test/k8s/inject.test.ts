@@ -89,6 +89,20 @@ function handshake(port: number, ca: string): Promise<boolean> {
   });
 }
 
+/** Serial number of the certificate the webhook serves, over a handshake that must be trusted. */
+function peerSerial(port: number, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca, servername: SERVICE_HOST });
+    socket.once('secureConnect', () => {
+      const serial = socket.getPeerCertificate().serialNumber;
+      socket.destroy();
+      if (socket.authorized) resolve(serial);
+      else reject(new Error(`not trusted: ${String(socket.authorizationError)}`));
+    });
+    socket.once('error', reject);
+  });
+}
+
 /** The pod after the webhook's answer: its JSON Patch applied with a JSON Patch library. */
 function patched(pod: Json, answer: Json): Json {
   const response = answer.response as { patch?: string; patchType?: string };
@@ -335,6 +349,28 @@ describe('inject: the admission webhook process', function () {
       const r = await readyz(inj);
       expect(r.status).to.equal(503);
       expect(r.text).to.match(/cannot create secrets in namespace startup-lock-system/);
+    });
+
+    it('renews its serving certificate while running and serves the new one without a restart', async function () {
+      // A certificate of 1 hour renewed when less than 3599 s are left: due one second after issue.
+      const inj = await startInjector(kubeconfig, containerFile, [
+        '--cert-validity',
+        '1h',
+        '--renew-before',
+        '3599s',
+      ]);
+      await inj.waitForLog(isReady);
+      const ca = caBundleOf(api);
+      const first = await peerSerial(inj.port, ca);
+      await inj.waitForLog((l) => l.msg === 'renewed the webhook certificate');
+      await inj.waitForLog(
+        () => inj.logs().filter((l) => l.msg === 'serving certificate loaded').length >= 2,
+      );
+      const second = await peerSerial(inj.port, ca);
+      expect(second).to.not.equal(first);
+      // Same CA: the caBundle did not change, and the new certificate is trusted through it.
+      expect(caBundleOf(api)).to.equal(ca);
+      expect(await handshake(inj.port, ca)).to.equal(true);
     });
 
     it('two replicas end with one Secret and both serve certificates of its CA', async function () {
