@@ -184,18 +184,18 @@ export async function runInjectBench() {
     rssAfterMiB: rssAfter,
   };
   const ms = (n: number) => `${n.toFixed(2)} ms`;
-  const under = (p99: number) => (p99 < 100 ? 'yes' : 'no');
+  const under = (p99: number) => (p99 < 500 ? 'yes' : 'no');
   const rows: [string, string, string, string][] = [
     [
       `inject: admission latency, 1 at a time (${sequential.reviews} reviews)`,
       `p50 ${ms(sequential.p50)}, p99 ${ms(sequential.p99)}`,
-      'p99 < 100 ms (timeoutSeconds 2)',
+      'p99 < 500 ms (¼ of timeoutSeconds 2)',
       under(sequential.p99),
     ],
     [
       `inject: admission latency, 8 at a time (${parallel.reviews} reviews)`,
       `p50 ${ms(parallel.p50)}, p99 ${ms(parallel.p99)}`,
-      'p99 < 100 ms (timeoutSeconds 2)',
+      'p99 < 500 ms (¼ of timeoutSeconds 2)',
       under(parallel.p99),
     ],
     [
