@@ -12,7 +12,7 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import type { Clock, TimerHandle } from '../clock.js';
-import { classifyApiError, statusOf, type ApiCall } from '../k8s/api-error.js';
+import { ApiCallError, classifyApiError, statusOf, type ApiCall } from '../k8s/api-error.js';
 import { requestTimeout } from '../k8s/kube-config.js';
 import type { Logger } from '../log.js';
 import { expiresAt, issueCa, issueServing, signedBy, splitPem, type KeyPair } from './certs.js';
@@ -63,6 +63,10 @@ export class TlsKeeper {
   private served = '';
   private lastProblem = '';
   private running: Promise<void> | undefined;
+  /** The serving certificate a handshake trusting the caBundle last accepted. */
+  private trusted = '';
+  private lastRoundFailed = false;
+  private nextRenewal = Infinity;
   /** Why the webhook is not ready; empty once it is. */
   notReadyReason = 'certificate not issued yet';
 
@@ -100,12 +104,10 @@ export class TlsKeeper {
     });
   }
 
-  private nextRenewal = Infinity;
-
   private nextSyncIn(): number {
     // After a failed round, the next try is a resync away: a renewal that keeps failing (403 on update)
     // must not turn into a loop hammering the API server.
-    if (!this.ready) return this.opts.resyncMs;
+    if (this.lastRoundFailed) return this.opts.resyncMs;
     const untilRenewal = this.nextRenewal - this.opts.clock.now();
     return Math.max(Math.min(1000, this.opts.resyncMs), Math.min(this.opts.resyncMs, untilRenewal));
   }
@@ -142,11 +144,28 @@ export class TlsKeeper {
         log.info({ webhook: this.opts.webhookName }, 'serving a certificate the API server trusts: ready');
       this.notReadyReason = '';
       this.lastProblem = '';
+      this.trusted = this.served;
+      this.lastRoundFailed = false;
     } catch (err) {
       const message = (err as Error).message;
-      this.notReadyReason = message;
-      if (message !== this.lastProblem)
-        log.error({ err: message }, 'webhook certificate not in place; not ready');
+      this.lastRoundFailed = true;
+      // An API server that is briefly unreachable (connection errors, 5xx, 429) must not take every
+      // replica out of the Service: what was verified trusted and has not expired stays served, and
+      // ready. A definite answer (403, a caBundle that does not verify, no configuration) is not that.
+      const stillTrusted =
+        err instanceof ApiCallError &&
+        this.trusted !== '' &&
+        this.trusted === this.served &&
+        expiresAt(this.served) > this.opts.clock.now();
+      if (stillTrusted) {
+        if (message !== this.lastProblem) {
+          log.warn({ err: message }, 'certificate sync failed; still serving the trusted certificate');
+        }
+      } else {
+        this.notReadyReason = message;
+        if (message !== this.lastProblem)
+          log.error({ err: message }, 'webhook certificate not in place; not ready');
+      }
       this.lastProblem = message;
     }
   }

@@ -129,6 +129,31 @@ describe('inject: certificate keeper (Secret, caBundle, renewal)', function () {
     expect(k.ready, k.notReadyReason).to.equal(true);
   });
 
+  it('stays ready through an API outage while the trusted certificate is valid', async function () {
+    const { keeper: k, served } = keeper();
+    await k.sync();
+    expect(k.ready).to.equal(true);
+    const outage = api.fail({ status: 503 });
+    await clock.advance(60_000);
+    await k.sync();
+    expect(outage.hits).to.be.greaterThan(0);
+    expect(k.ready, k.notReadyReason).to.equal(true);
+    expect(served).to.have.length(1);
+    outage.clear();
+    await k.sync();
+    expect(k.ready).to.equal(true);
+    // A definite answer is different: the caBundle wiped and no permission to patch it back.
+    api.patch('mutatingwebhookconfigurations', undefined, WEBHOOK, {
+      webhooks: [
+        { name: 'a.inject.startup-lock.io', clientConfig: { service: { name: 'injector', namespace: NS } } },
+      ],
+    });
+    api.fail({ status: 403, verb: 'patch', resource: 'mutatingwebhookconfigurations' });
+    await k.sync();
+    expect(k.ready).to.equal(false);
+    expect(k.notReadyReason).to.match(/cannot patch mutatingwebhookconfigurations/);
+  });
+
   it('fills a Secret created beforehand (no create permission needed), keeping its type', async function () {
     api.create('secrets', {
       apiVersion: 'v1',
