@@ -19,6 +19,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMai
     summary: 'hold a cluster-wide lock on a Lease object while a command runs',
     load: async () => (await import('./run/main.js')).main,
   },
+  inject: {
+    summary: 'mutating admission webhook: adds the acquire init container to opted-in pods',
+    load: async () => (await import('./inject/main.js')).main,
+  },
 };
 
 function usage(): string {

@@ -106,3 +106,46 @@ export function createMetrics(lock: LockGaugesSource) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The injector's metrics (`startup-lock inject`), in their own registry: it runs as its own process. */
+export function createInjectorMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ]) {
+    registry.removeSingleMetric(name);
+  }
+  const registers = [registry];
+  return {
+    registry,
+    injections: new Counter({
+      name: 'startup_lock_injections_total',
+      help:
+        'Admission reviews answered, by result: injected, moved (put back first), unchanged, skipped, ' +
+        'invalid (not a pod CREATE review) or error (allowed unchanged after a failure).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    admissionDuration: new Histogram({
+      name: 'startup_lock_admission_duration_seconds',
+      help: 'Time to answer one admission review, from request to response.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
+      registers,
+    }),
+    certificateExpiry: new Gauge({
+      name: 'startup_lock_injector_certificate_expiry_timestamp_seconds',
+      help: 'When the serving certificate of the webhook expires (Unix time).',
+      registers,
+    }),
+    ready: new Gauge({
+      name: 'startup_lock_injector_ready',
+      help: 'Whether the webhook serves a certificate the API server trusts (1) or not (0).',
+      registers,
+    }),
+  };
+}
+
+export type InjectorMetrics = ReturnType<typeof createInjectorMetrics>;

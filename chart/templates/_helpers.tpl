@@ -155,3 +155,76 @@ app.kubernetes.io/part-of: startup-lock
 {{- end }}
 {{- toYaml (dict "Values" (dict "startupLock" $client)) }}
 {{- end }}
+
+{{/* ---- injector (startup-lock inject, the mutating admission webhook) ---- */}}
+
+{{- define "startup-lock.injectorName" -}}
+{{- printf "%s-injector" (include "startup-lock.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Its own app.kubernetes.io/name, so the DaemonSet's selector and Service never pick its pods. */}}
+{{- define "startup-lock.injectorSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-injector" (include "startup-lock.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "startup-lock.injectorLabels" -}}
+helm.sh/chart: {{ include "startup-lock.chart" . }}
+{{ include "startup-lock.injectorSelectorLabels" . }}
+app.kubernetes.io/version: {{ include "startup-lock.imageTag" . | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: startup-lock
+app.kubernetes.io/component: injector
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "startup-lock.injectorSecretName" -}}
+{{- printf "%s-tls" (include "startup-lock.injectorName" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Settings for the startup-lock-client library as the injector injects it: one source for both. */}}
+{{- define "startup-lock.injectorClientValues" -}}
+{{- if .Values.tokenSecret }}
+{{- fail "injector.enabled: not supported together with tokenSecret (the injector cannot add the token Secret to every namespace); use legacyApi or the library chart" }}
+{{- end }}
+{{- $client := include "startup-lock.clientValues" . | fromYaml }}
+{{- $cfg := $client.Values.startupLock }}
+{{- with .Values.injector.client }}
+{{- if .duration }}{{ $_ := set $cfg "duration" .duration }}{{ end }}
+{{- if .timeout }}{{ $_ := set $cfg "timeout" .timeout }}{{ end }}
+{{- $_ := set $cfg "failOpenAfter" .failOpenAfter }}
+{{- if .runAsUser }}{{ $_ := set $cfg "runAsUser" .runAsUser }}{{ end }}
+{{- if .resources }}{{ $_ := set $cfg "resources" .resources }}{{ end }}
+{{- end }}
+{{- toYaml $client }}
+{{- end }}
+
+{{/* What both webhooks of the MutatingWebhookConfiguration share; called with (list $). */}}
+{{- define "startup-lock.injectorWebhook" -}}
+{{- $ := index . 0 -}}
+admissionReviewVersions: ["v1"]
+sideEffects: None
+failurePolicy: Ignore
+timeoutSeconds: {{ $.Values.injector.timeoutSeconds }}
+reinvocationPolicy: IfNeeded
+clientConfig:
+  service:
+    name: {{ include "startup-lock.injectorName" $ }}
+    namespace: {{ $.Release.Namespace }}
+    path: /mutate
+    port: 443
+rules:
+  - apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["pods"]
+    operations: ["CREATE"]
+    scope: Namespaced
+# The webhook checks both again; here they save the API server a call.
+matchConditions:
+  - name: not-daemonset-pod
+    expression: "!has(object.metadata.ownerReferences) || !object.metadata.ownerReferences.exists(r, r.kind == 'DaemonSet')"
+  - name: not-mirror-pod
+    expression: "!has(object.metadata.annotations) || !('kubernetes.io/config.mirror' in object.metadata.annotations)"
+{{- end }}

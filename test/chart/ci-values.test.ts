@@ -35,6 +35,11 @@ const expectations: Record<string, (objects: K8sObject[]) => void> = {
     expect(flagValue(server?.args, '--state-file')).to.be.a('string');
     expect(flagValue(server?.args, '--token-file')).to.be.a('string');
   },
+  'injector-values.yaml': (objects) => {
+    for (const kind of ['Deployment', 'Service', 'PodDisruptionBudget', 'MutatingWebhookConfiguration', 'Role', 'ConfigMap']) {
+      expect(find(objects, kind), kind).to.not.equal(undefined);
+    }
+  },
   'no-hostnetwork-values.yaml': (objects) => {
     expect(asDaemonSet(get(objects, 'DaemonSet')).spec?.template.spec?.hostNetwork).to.equal(false);
   },

@@ -136,7 +136,7 @@ describe('container image', function () {
     } finally {
       await removeContainer(loader);
     }
-    for (const command of ['server', 'acquire', 'health', 'run']) {
+    for (const command of ['server', 'acquire', 'health', 'run', 'inject']) {
       const help = await new HardenedContainer(image.tag)
         .withCommand([command, '--help'])
         .withWaitStrategy(Wait.forOneShotStartup())

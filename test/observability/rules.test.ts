@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { parse } from 'yaml';
 
-import { promisedSeries, SCRAPE_SERIES } from './helpers/exposition.js';
+import { injectorSeries, promisedSeries, SCRAPE_SERIES } from './helpers/exposition.js';
 import { parsePromQL } from './helpers/promql.js';
 import { run } from './helpers/run.js';
 import { alertRules } from './helpers/sources.js';
@@ -33,6 +33,8 @@ describe('alert rules', () => {
       'StartupLockCheckDown',
       'StartupLockLeasesExpiring',
       'StartupLockQueueWaitHigh',
+      'StartupLockInjectionsFailing',
+      'StartupLockInjectorNotReady',
     ]);
   });
 
@@ -92,7 +94,7 @@ describe('alert rules', () => {
         const parsed = parsePromQL(rule.expr);
         expect(parsed.errors, rule.expr).to.deep.equal([]);
         expect(parsed.selectors, 'reads some series').to.have.length.above(0);
-        const known = promisedSeries();
+        const known = new Set([...promisedSeries(), ...injectorSeries()]);
         for (const selector of parsed.selectors) {
           expect(selector.metric, rule.expr).to.be.a('string');
           const name = selector.metric ?? '';

@@ -29,6 +29,13 @@ export const PROMISED_FAMILIES = {
   ],
 } as const;
 
+/** Families `startup-lock inject` exports (its own process and /metrics page). */
+export const INJECTOR_FAMILIES = {
+  gauge: ['startup_lock_injector_ready', 'startup_lock_injector_certificate_expiry_timestamp_seconds'],
+  counter: ['startup_lock_injections_total'],
+  histogram: ['startup_lock_admission_duration_seconds'],
+} as const;
+
 /** Series names Prometheus itself adds to every scrape target, not exported by the server. */
 export const SCRAPE_SERIES = new Set(['up']);
 
@@ -42,6 +49,15 @@ function seriesOf(family: string, type: string): string[] {
 export function promisedSeries(): Set<string> {
   const names = new Set<string>();
   for (const [type, families] of Object.entries(PROMISED_FAMILIES)) {
+    for (const family of families) for (const name of seriesOf(family, type)) names.add(name);
+  }
+  return names;
+}
+
+/** Every series name the injector promises. */
+export function injectorSeries(): Set<string> {
+  const names = new Set<string>();
+  for (const [type, families] of Object.entries(INJECTOR_FAMILIES)) {
     for (const family of families) for (const name of seriesOf(family, type)) names.add(name);
   }
   return names;

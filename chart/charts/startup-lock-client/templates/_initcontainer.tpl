@@ -20,6 +20,8 @@ Settings come from the app chart's .Values.startupLock, every one optional:
   failOpenAfter  start anyway if the lock server has been unreachable (absent, not busy) this long
                  (default "5m"; "0" turns fail-open off)
   tokenSecret    name of a Secret (key "token") with the lease API bearer token
+  runAsUser      UID of the client (default 65532); a service mesh's excluded UID (Istio 1337,
+                 Linkerd 2102) keeps its CNI from redirecting the client's traffic
   resources      container resources (default: small requests, memory limit)
 */}}
 
@@ -133,7 +135,7 @@ oci://ghcr.io/startup-lock/charts
     {{- end }}
   securityContext:
     runAsNonRoot: true
-    runAsUser: 65532
+    runAsUser: {{ default 65532 $cfg.runAsUser | int }}
     runAsGroup: 65532
     readOnlyRootFilesystem: true
     allowPrivilegeEscalation: false
