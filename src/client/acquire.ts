@@ -77,6 +77,8 @@ class Waiter {
   private absentSince: number | null = null;
   /** The last state logged, so each change is one line and polls in the same state are silent. */
   private logged = '';
+  /** Whether the fall-back to the legacy API was logged (once, however often the client goes back). */
+  private fellBack = false;
   private readonly backoff: Backoff;
   private readonly server: string;
 
@@ -305,6 +307,7 @@ class Waiter {
     }
     if (status === 404) {
       if (this.api === 'v1') return this.fallBack(answer);
+      // Neither API is there: try the lease API again after a backoff, without a line per round.
       this.api = 'v1';
       return this.unexpected(answer);
     }
@@ -328,7 +331,12 @@ class Waiter {
 
   private fallBack(answer: HttpAnswer): number {
     this.api = 'legacy';
-    this.d.log.info(
+    // Logged once: a server that answers 404 to everything sends the client back and forth.
+    if (this.fellBack) return 0;
+    this.fellBack = true;
+    this.state(
+      'legacy-fallback',
+      'info',
       { server: this.server, status: answer.status },
       'server has no lease API: fell back to legacy API',
     );

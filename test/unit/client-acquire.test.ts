@@ -201,6 +201,20 @@ describe('acquire client (state machine)', () => {
     ]);
   });
 
+  it('logs the fall-back to legacy once against a server that answers 404 to everything', async () => {
+    const h = harness();
+    h.server.fallback = { answer: text(404, 'Not found\n') };
+    await h.clock.advance(60 * SEC);
+    expect(h.server.calls.length).to.be.greaterThan(10);
+    expect(h.msgs()).to.deep.equal([
+      'waiting for the startup lock',
+      'server has no lease API: fell back to legacy API',
+      'unexpected answer from the lock server, retrying',
+    ]);
+    h.stop.abort('SIGTERM');
+    await h.done;
+  });
+
   it('takes "Lock acquired" from an old server that answers every path as a grant', async () => {
     const h = harness();
     h.server.then({ answer: text(200, 'Lock acquired') });
