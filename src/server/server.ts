@@ -146,8 +146,10 @@ export async function startServer(
     maxWaitMs: config.maxWait,
     legacyApi: config.legacyApi,
     token,
+    log,
   });
 
+  await load.start();
   const http: Server = createServer({ keepAliveTimeout: 65_000 }, app.listener);
   // Long polls outlive the default request timeout; bound them by max-wait plus a margin instead.
   http.requestTimeout = config.maxWait + 30_000;
@@ -167,7 +169,6 @@ export async function startServer(
 
   checks.start();
   kube?.start();
-  await load.start();
   life.ready = true;
   engine.reconsider();
   log.info(
