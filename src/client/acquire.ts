@@ -73,8 +73,13 @@ class Waiter {
   private quickLook = true;
   private readonly started: number;
   private readonly deadline: number;
-  /** Start of the current run of attempts that found no server at all; null while one answers. */
-  private absentSince: number | null = null;
+  /**
+   * When a lock server last gave a valid answer (a lease, or a queue answer it alone would give), or
+   * the start. --fail-open-after counts from here: refused, hung, reset and garbage alike count as
+   * absent, so a wedged server or another service on the port cannot keep pods in Init forever.
+   */
+  private validAt: number;
+  private answeredValid = false;
   /** The last state logged, so each change is one line and polls in the same state are silent. */
   private logged = '';
   /** Whether the fall-back to the legacy API was logged (once, however often the client goes back). */
@@ -87,6 +92,7 @@ class Waiter {
     private readonly d: AcquireDeps,
   ) {
     this.started = d.clock.now();
+    this.validAt = this.started;
     this.deadline = o.timeoutMs > 0 ? this.started + o.timeoutMs : Infinity;
     this.waitMs = o.waitMs;
     this.backoff = new Backoff(200, 5000, d.random ?? Math.random);
@@ -106,6 +112,9 @@ class Waiter {
       if ('stop' in attempt) return this.finish(attempt.stop);
       const next = 'error' in attempt ? this.onTransportError(attempt.error) : this.onAnswer(attempt);
       if (typeof next !== 'number') return next;
+      // The pause a valid answer asks for (--pause, Retry-After) is waiting in line, not absence.
+      if (this.answeredValid) this.validAt = this.now() + next;
+      this.answeredValid = false;
       if (next > 0) {
         const slept = await this.sleep(next);
         if (slept) return this.finish(slept);
@@ -125,10 +134,10 @@ class Waiter {
     return null;
   }
 
-  /** When --fail-open-after runs out, counting from the first attempt that found no server. */
-  private failOpenAt(start = this.absentSince): number {
-    if (this.o.failOpenAfterMs === 0 || start === null) return Infinity;
-    return start + this.o.failOpenAfterMs;
+  /** When --fail-open-after runs out: that long after the last valid answer. */
+  private failOpenAt(): number {
+    if (this.o.failOpenAfterMs === 0) return Infinity;
+    return this.validAt + this.o.failOpenAfterMs;
   }
 
   private finish(why: 'deadline' | 'fail-open' | 'signal'): Outcome {
@@ -147,7 +156,7 @@ class Waiter {
     }
     this.d.log.warn(
       { waitedSeconds, server: this.server, failOpenAfterMs: this.o.failOpenAfterMs },
-      'no lock server reachable: starting without the lock (--fail-open-after)',
+      'no valid answer from a lock server: starting without the lock (--fail-open-after)',
     );
     return { kind: 'failed-open', waitedMs };
   }
@@ -179,11 +188,13 @@ class Waiter {
     signal.addEventListener('abort', onSignal, { once: true });
     const deadlineTimer =
       this.deadline === Infinity ? null : clock.setTimer(this.deadline - started, () => abort('deadline'));
-    // Before the connection is accepted this attempt may be the one that runs out --fail-open-after.
-    const failOpenAt = this.failOpenAt(this.absentSince ?? started);
+    const longPoll = this.api === 'v1' && !this.quickLook;
+    const timeoutMs = longPoll ? this.waitMs + LONG_POLL_SLACK_MS : QUICK_TIMEOUT_MS;
+    // A long poll waiting at the server is a valid state, so it is not cut for --fail-open-after
+    // before its own end (wait + slack): one that ends there without an answer then counts.
+    const failOpenAt = Math.max(this.failOpenAt(), longPoll ? started + timeoutMs : 0);
     const failOpenTimer =
       failOpenAt === Infinity ? null : clock.setTimer(failOpenAt - started, () => abort('fail-open'));
-    let connected = false;
     const headers: Record<string, string> = { 'user-agent': 'startup-lock-acquire' };
     if (this.o.token !== null) headers.authorization = `Bearer ${this.o.token}`;
     const path = this.path();
@@ -195,24 +206,14 @@ class Waiter {
         method: this.api === 'v1' ? 'POST' : 'GET',
         path,
         headers,
-        timeoutMs:
-          this.api === 'legacy' || this.quickLook ? QUICK_TIMEOUT_MS : this.waitMs + LONG_POLL_SLACK_MS,
+        timeoutMs,
         signal: controller.signal,
-        onConnected: () => {
-          connected = true;
-          failOpenTimer?.cancel();
-          this.absentSince = null;
-        },
       })
       .then(
         (answer): Attempt => ({ answer, tookMs: this.now() - started }),
         (err: unknown): Attempt => {
           if (err instanceof Aborted) return { stop };
-          if (err instanceof TransportError) {
-            // Refused or unreachable means absent; accepted and then cut off means present but unwell.
-            if (!connected) this.absentSince ??= started;
-            return { error: err };
-          }
+          if (err instanceof TransportError) return { error: err };
           throw err;
         },
       )
@@ -286,6 +287,7 @@ class Waiter {
         // An old pod-startup-lock answers every path: it took no lease for us, and speaks only GET /.
         return this.fallBack(answer);
       }
+      if (this.api === 'legacy' ? text === 'Locked' : typeof body?.reason === 'string') this.valid();
       // A long poll that ran out says `timeout`; to the pod that is the same state as `locked`.
       const reason = typeof body?.reason === 'string' && body.reason !== 'timeout' ? body.reason : 'locked';
       const position = typeof body?.position === 'number' ? body.position : null;
@@ -322,11 +324,18 @@ class Waiter {
       return { kind: 'bad-usage', message };
     }
     if (status === 429) {
+      if (typeof parseJson(text)?.reason === 'string') this.valid();
       this.state('queue-full', 'warn', { status }, 'lock server queue is full, backing off');
       const retryAfter = Math.min(retryAfterMs(answer) ?? 0, RETRY_AFTER_CAP_MS);
       return Math.max(this.backoff.next(), retryAfter);
     }
     return this.unexpected(answer);
+  }
+
+  /** A lock server answered as only a lock server would: --fail-open-after starts again. */
+  private valid(): void {
+    this.validAt = this.now();
+    this.answeredValid = true;
   }
 
   private fallBack(answer: HttpAnswer): number {

@@ -158,6 +158,40 @@ describe('startup-lock acquire (real process)', function () {
     expect(String(client.logs().at(-1)!.msg)).to.match(/starting without the lock/);
   });
 
+  it('fails open against a listener that accepts and never answers, and one that answers garbage', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const wedged = createTcpServer((socket) => void sockets.add(socket)).listen(0, '127.0.0.1');
+    const garbage = createTcpServer((socket) => {
+      sockets.add(socket);
+      socket.end('SSH-2.0-OpenSSH_9.6 not a lock server\r\n');
+    }).listen(0, '127.0.0.1');
+    await Promise.all([once(wedged, 'listening'), once(garbage, 'listening')]);
+    try {
+      for (const listener of [wedged, garbage]) {
+        const { port } = listener.address() as AddressInfo;
+        const client = acquire([
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--holder',
+          'ns/p',
+          '--fail-open-after',
+          '2s',
+        ]);
+        expect((await client.exited).code, `port ${port}`).to.equal(0);
+        expect(client.logs().at(-1)).to.include({
+          level: 'warn',
+          msg: 'no valid answer from a lock server: starting without the lock (--fail-open-after)',
+        });
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      wedged.close();
+      garbage.close();
+    }
+  });
+
   it('does not fail open while the server is there but busy', async () => {
     const server = await startServer();
     await hold(server, 'ns/first');

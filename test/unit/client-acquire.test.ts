@@ -328,24 +328,65 @@ describe('acquire client (state machine)', () => {
     expect(await h.done).to.deep.equal({ kind: 'stopped', reason: 'SIGTERM' });
   });
 
-  it('counts absence from the last answer: a server that vanishes mid-wait fails open after D', async () => {
+  it('counts absence from the last valid answer: a server that vanishes mid-wait fails open after D', async () => {
     const h = harness({ failOpenAfterMs: 5 * SEC });
-    h.server.then({ answer: waiting(1, 2), afterMs: 55 * SEC });
+    h.server.then({ answer: waiting(1, 2, 'locked') }, { answer: waiting(1, 2), afterMs: 55 * SEC });
     h.server.fallback = { refuse: 'ECONNREFUSED' };
     await h.clock.advance(55 * SEC + 4 * SEC);
     expect(h.result()).to.equal(undefined);
     await h.clock.advance(SEC);
-    expect(await h.done).to.include({ kind: 'failed-open' });
+    expect(await h.done).to.deep.equal({ kind: 'failed-open', waitedMs: 60 * SEC });
   });
 
-  it('does not count a server that accepts and then resets as absent (it is there, restarting)', async () => {
-    const h = harness({ failOpenAfterMs: SEC });
-    h.server.fallback = { reset: 'ECONNRESET' };
-    await h.clock.advance(20 * SEC);
+  it('fails open against a server that accepts connections and never answers (wedged)', async () => {
+    const h = harness({ failOpenAfterMs: 10 * SEC });
+    h.server.fallback = 'hang';
+    await h.clock.advance(10 * SEC);
+    expect(await h.done).to.deep.equal({ kind: 'failed-open', waitedMs: 10 * SEC });
+    expect(h.msgs().at(-1)).to.equal(
+      'no valid answer from a lock server: starting without the lock (--fail-open-after)',
+    );
+  });
+
+  it('fails open against a server that accepts and resets, or answers garbage, for D', async () => {
+    const garbage: Reply[] = [
+      { reset: 'ECONNRESET' },
+      { reset: 'EPROTO' }, // not HTTP at all: the reader's protocol error
+      { answer: text(200, 'SSH-2.0-OpenSSH_9.6\r\n') },
+      { answer: text(500, 'Internal Server Error') },
+      { answer: text(423, 'go away') },
+      { answer: text(404, 'Not found\n') },
+      { answer: json(429, { message: 'slow down' }) },
+    ];
+    for (const reply of garbage) {
+      const h = harness({ failOpenAfterMs: 30 * SEC });
+      h.server.fallback = reply;
+      await h.clock.advance(29 * SEC);
+      expect(h.result(), JSON.stringify(reply)).to.equal(undefined);
+      await h.clock.advance(SEC);
+      expect(await h.done, JSON.stringify(reply)).to.deep.equal({ kind: 'failed-open', waitedMs: 30 * SEC });
+    }
+  });
+
+  it('never fails open while properly queued: long polls that wait their full time count as answers', async () => {
+    const h = harness({ failOpenAfterMs: 5 * SEC });
+    h.server.then({ answer: waiting(3, 3, 'locked') });
+    h.server.fallback = { answer: waiting(3, 3), afterMs: 55 * SEC };
+    await h.clock.advance(600 * SEC);
     expect(h.result()).to.equal(undefined);
-    expect(h.server.calls.length).to.be.greaterThan(5);
+    expect(h.server.calls.length).to.equal(12); // the quick look, then one every 55 s
     h.stop.abort('SIGTERM');
     expect((await h.done).kind).to.equal('stopped');
+  });
+
+  it('lets a long poll run to its end (wait + slack) before it counts, then fails open', async () => {
+    const h = harness({ failOpenAfterMs: 5 * SEC });
+    h.server.then({ answer: waiting(1, 1, 'locked') }, 'hang');
+    await h.clock.advance(65 * SEC - 1);
+    expect(h.result()).to.equal(undefined);
+    await h.clock.advance(1);
+    expect(await h.done).to.deep.equal({ kind: 'failed-open', waitedMs: 65 * SEC });
+    expect(h.server.calls).to.have.length(2);
   });
 
   it('stops at once on SIGTERM, closing the open long poll', async () => {
