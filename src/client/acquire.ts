@@ -21,6 +21,8 @@ export interface AcquireOptions {
   failOpenAfterMs: number;
   waitMs: number;
   token: string | null;
+  /** Reads --token-file again (after a 401: the Secret may have been rotated); null when none. */
+  rereadToken?: () => string | null;
 }
 
 export interface AcquireDeps {
@@ -52,6 +54,11 @@ const QUICK_TIMEOUT_MS = 5000;
 /** Slack over the long poll for the server to answer before the request is given up on. */
 const LONG_POLL_SLACK_MS = 10_000;
 const RETRY_AFTER_CAP_MS = 30_000;
+/**
+ * How long a refused token is retried before giving up as bad usage: across a rotation the server
+ * and this pod's copy of the Secret may briefly disagree, and exit 2 costs the pod a restart back-off.
+ */
+export const UNAUTHORIZED_RETRY_MS = 30_000;
 
 /** `::1` → `[::1]`: an IPv6 literal needs brackets in a URL and in log lines. */
 export function hostForUrl(host: string): string {
@@ -86,6 +93,9 @@ class Waiter {
   private fellBack = false;
   private readonly backoff: Backoff;
   private readonly server: string;
+  private token: string | null;
+  /** Since when every answer has been 401/403; null otherwise. */
+  private unauthorizedSince: number | null = null;
 
   constructor(
     private readonly o: AcquireOptions,
@@ -95,6 +105,7 @@ class Waiter {
     this.validAt = this.started;
     this.deadline = o.timeoutMs > 0 ? this.started + o.timeoutMs : Infinity;
     this.waitMs = o.waitMs;
+    this.token = o.token;
     this.backoff = new Backoff(200, 5000, d.random ?? Math.random);
     this.server = `http://${hostForUrl(o.host)}:${o.port}`;
   }
@@ -196,7 +207,7 @@ class Waiter {
     const failOpenTimer =
       failOpenAt === Infinity ? null : clock.setTimer(failOpenAt - started, () => abort('fail-open'));
     const headers: Record<string, string> = { 'user-agent': 'startup-lock-acquire' };
-    if (this.o.token !== null) headers.authorization = `Bearer ${this.o.token}`;
+    if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
     const path = this.path();
     this.d.log.debug({ api: this.api, path }, 'polling');
     return this.d
@@ -261,6 +272,7 @@ class Waiter {
   private onAnswer({ answer, tookMs }: { answer: HttpAnswer; tookMs: number }): Outcome | number {
     const { status } = answer;
     const text = answer.body.trim();
+    if (status !== 401 && status !== 403) this.unauthorizedSince = null;
     if (status === 200) {
       const lease = parseJson(text);
       if (this.api === 'legacy' || text === 'Lock acquired' || typeof lease?.id === 'string') {
@@ -316,13 +328,7 @@ class Waiter {
     if (status === 400) {
       return { kind: 'bad-usage', message: `the lock server refused the request: ${errorOf(text)}` };
     }
-    if (status === 401 || status === 403) {
-      const message =
-        this.o.token === null
-          ? 'the lock server requires a bearer token: pass --token-file'
-          : `the lock server refused the token from --token-file (HTTP ${status}): ${errorOf(text)}`;
-      return { kind: 'bad-usage', message };
-    }
+    if (status === 401 || status === 403) return this.unauthorized(answer, text);
     if (status === 429) {
       if (typeof parseJson(text)?.reason === 'string') this.valid();
       this.state('queue-full', 'warn', { status }, 'lock server queue is full, backing off');
@@ -330,6 +336,36 @@ class Waiter {
       return Math.max(this.backoff.next(), retryAfter);
     }
     return this.unexpected(answer);
+  }
+
+  /**
+   * A refused token is retried with backoff (re-reading --token-file) for UNAUTHORIZED_RETRY_MS, or
+   * until --timeout, then given up as bad usage; no token at all is bad usage at once.
+   */
+  private unauthorized(answer: HttpAnswer, text: string): Outcome | number {
+    if (this.o.token === null)
+      return { kind: 'bad-usage', message: 'the lock server requires a bearer token: pass --token-file' };
+    const now = this.now();
+    this.unauthorizedSince ??= now;
+    this.quickLook = true;
+    const reread = this.o.rereadToken?.() ?? null;
+    if (reread !== null && reread !== this.token) {
+      this.token = reread;
+      this.d.log.info({}, 'token file changed: retrying with the new token');
+      return 0;
+    }
+    const delay = this.backoff.next();
+    if (now - this.unauthorizedSince + delay > UNAUTHORIZED_RETRY_MS || now + delay >= this.deadline) {
+      const message = `the lock server refused the token from --token-file (HTTP ${answer.status}): ${errorOf(text)}`;
+      return { kind: 'bad-usage', message };
+    }
+    this.state(
+      'unauthorized',
+      'warn',
+      { status: answer.status, retryForSeconds: UNAUTHORIZED_RETRY_MS / 1000 },
+      'the lock server refused the token, retrying (a rotation may be under way)',
+    );
+    return delay;
   }
 
   /** A lock server answered as only a lock server would: --fail-open-after starts again. */

@@ -196,6 +196,7 @@ export async function startServer(
       clearInterval(sweep);
       await kube?.stop();
       await checks.close();
+      token?.close();
       load?.stop();
       if (state) {
         await state.flush();

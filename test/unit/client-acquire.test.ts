@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { acquire, hostForUrl, type AcquireOptions, type Outcome } from '../../src/client/acquire.js';
+import {
+  acquire,
+  hostForUrl,
+  UNAUTHORIZED_RETRY_MS,
+  type AcquireOptions,
+  type Outcome,
+} from '../../src/client/acquire.js';
 import { Backoff } from '../../src/client/backoff.js';
 import {
   Aborted,
@@ -284,12 +290,40 @@ describe('acquire client (state machine)', () => {
     expect((without.result() as { message: string }).message).to.match(
       /requires a bearer token: pass --token-file/,
     );
+  });
+
+  it('retries a refused token with backoff for 30 s, logging once, then gives up as bad usage', async () => {
     const wrong = harness({ token: 'nope' });
-    wrong.server.then({ answer: json(401, { error: 'a valid bearer token is required' }) });
-    await wrong.clock.advance(0);
-    expect(((await wrong.done) as { message: string }).message).to.match(
-      /refused the token from --token-file/,
+    wrong.server.fallback = { answer: json(401, { error: 'a valid bearer token is required' }) };
+    await wrong.clock.advance(UNAUTHORIZED_RETRY_MS - 5 * SEC);
+    expect(wrong.result()).to.equal(undefined);
+    await wrong.clock.advance(5 * SEC);
+    expect(((await wrong.done) as { message: string }).message).to.equal(
+      'the lock server refused the token from --token-file (HTTP 401): a valid bearer token is required',
     );
+    expect(wrong.server.calls.length).to.be.within(5, 20);
+    expect(wrong.msgs().filter((m) => m.startsWith('the lock server refused the token'))).to.have.length(1);
+  });
+
+  it('retries a refused token with the file read again, and is granted once the server takes it', async () => {
+    let file = 'old';
+    const h = harness({ token: 'old', rereadToken: () => file });
+    const server = (o: SendOptions): Reply =>
+      o.headers.authorization === 'Bearer new' ? { answer: LEASE } : { answer: json(401, { error: 'no' }) };
+    for (let i = 0; i < 20; i++) h.server.then(server);
+    await h.clock.advance(SEC);
+    expect(h.result()).to.equal(undefined);
+    file = 'new';
+    await h.clock.advance(5 * SEC);
+    expect((await h.done).kind).to.equal('acquired');
+    expect(h.msgs()).to.include('token file changed: retrying with the new token');
+  });
+
+  it('gives up on a refused token at --timeout when that comes first, as bad usage', async () => {
+    const h = harness({ token: 'nope', timeoutMs: 3 * SEC });
+    h.server.fallback = { answer: json(401, { error: 'no' }) };
+    await h.clock.advance(3 * SEC);
+    expect((await h.done).kind).to.equal('bad-usage');
   });
 
   it('times out after --timeout, cutting the open long poll, which never waits past the deadline', async () => {
