@@ -13,6 +13,7 @@ import { OperationalError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createMetrics } from '../metrics.js';
 import { createApp, type Lifecycle } from './app.js';
+import { ConnectionLimit, IDLE_KEEP_ALIVE_MS } from './connections.js';
 import { LoadMonitor } from './load.js';
 import { StateFile } from './state-file.js';
 import { statusOf } from './status.js';
@@ -87,7 +88,8 @@ export async function startServer(
     config.releaseOnReady || config.events
       ? (await import('../k8s/server-features.js')).createKubeFeatures(config, engine, clock, log)
       : null;
-  const metrics = createMetrics(engine);
+  const connections = new ConnectionLimit(config.maxConnections, log);
+  const metrics = createMetrics(engine, connections);
   for (const api of ['legacy', 'v1']) metrics.grants.inc({ api }, 0);
   for (const reason of [
     'locked',
@@ -150,7 +152,11 @@ export async function startServer(
   });
 
   await load.start();
-  const http: Server = createServer({ keepAliveTimeout: 65_000 }, app.listener);
+  const http: Server = createServer(
+    { keepAliveTimeout: IDLE_KEEP_ALIVE_MS },
+    connections.guard(app.listener),
+  );
+  connections.attach(http);
   // Long polls outlive the default request timeout; bound them by max-wait plus a margin instead.
   http.requestTimeout = config.maxWait + 30_000;
   http.headersTimeout = 20_000;
