@@ -12,7 +12,12 @@ const WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120
 const HOLD_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
 const CHECK_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export function createMetrics(lock: LockGaugesSource) {
+export interface EdgeGaugesSource {
+  /** Open HTTP connections. */
+  count: number;
+}
+
+export function createMetrics(lock: LockGaugesSource, edge: EdgeGaugesSource = { count: 0 }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // prom-client also exports these three as gauges named *_total, which `promtool check metrics`
@@ -49,6 +54,15 @@ export function createMetrics(lock: LockGaugesSource) {
     registers,
     collect() {
       this.set(lock.queueLength);
+    },
+  });
+
+  new Gauge({
+    name: 'startup_lock_connections',
+    help: 'HTTP connections open to the lock server right now (bounded by --max-connections).',
+    registers,
+    collect() {
+      this.set(edge.count);
     },
   });
 

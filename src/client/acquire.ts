@@ -26,6 +26,8 @@ export interface AcquireOptions {
    * and the queue place only to requests carrying it, so another pod cannot borrow our holder name.
    */
   client?: string;
+  /** Reads --token-file again (after a 401: the Secret may have been rotated); null when none. */
+  rereadToken?: () => string | null;
 }
 
 export interface AcquireDeps {
@@ -57,6 +59,11 @@ const QUICK_TIMEOUT_MS = 5000;
 /** Slack over the long poll for the server to answer before the request is given up on. */
 const LONG_POLL_SLACK_MS = 10_000;
 const RETRY_AFTER_CAP_MS = 30_000;
+/**
+ * How long a refused token is retried before giving up as bad usage: across a rotation the server
+ * and this pod's copy of the Secret may briefly disagree, and exit 2 costs the pod a restart back-off.
+ */
+export const UNAUTHORIZED_RETRY_MS = 30_000;
 
 /** `::1` → `[::1]`: an IPv6 literal needs brackets in a URL and in log lines. */
 export function hostForUrl(host: string): string {
@@ -78,20 +85,32 @@ class Waiter {
   private quickLook = true;
   private readonly started: number;
   private readonly deadline: number;
-  /** Start of the current run of attempts that found no server at all; null while one answers. */
-  private absentSince: number | null = null;
+  /**
+   * When a lock server last gave a valid answer (a lease, or a queue answer it alone would give), or
+   * the start. --fail-open-after counts from here: refused, hung, reset and garbage alike count as
+   * absent, so a wedged server or another service on the port cannot keep pods in Init forever.
+   */
+  private validAt: number;
+  private answeredValid = false;
   /** The last state logged, so each change is one line and polls in the same state are silent. */
   private logged = '';
+  /** Whether the fall-back to the legacy API was logged (once, however often the client goes back). */
+  private fellBack = false;
   private readonly backoff: Backoff;
   private readonly server: string;
+  private token: string | null;
+  /** Since when every answer has been 401/403; null otherwise. */
+  private unauthorizedSince: number | null = null;
 
   constructor(
     private readonly o: AcquireOptions,
     private readonly d: AcquireDeps,
   ) {
     this.started = d.clock.now();
+    this.validAt = this.started;
     this.deadline = o.timeoutMs > 0 ? this.started + o.timeoutMs : Infinity;
     this.waitMs = o.waitMs;
+    this.token = o.token;
     this.backoff = new Backoff(200, 5000, d.random ?? Math.random);
     this.server = `http://${hostForUrl(o.host)}:${o.port}`;
   }
@@ -109,6 +128,9 @@ class Waiter {
       if ('stop' in attempt) return this.finish(attempt.stop);
       const next = 'error' in attempt ? this.onTransportError(attempt.error) : this.onAnswer(attempt);
       if (typeof next !== 'number') return next;
+      // The pause a valid answer asks for (--pause, Retry-After) is waiting in line, not absence.
+      if (this.answeredValid) this.validAt = this.now() + next;
+      this.answeredValid = false;
       if (next > 0) {
         const slept = await this.sleep(next);
         if (slept) return this.finish(slept);
@@ -128,10 +150,10 @@ class Waiter {
     return null;
   }
 
-  /** When --fail-open-after runs out, counting from the first attempt that found no server. */
-  private failOpenAt(start = this.absentSince): number {
-    if (this.o.failOpenAfterMs === 0 || start === null) return Infinity;
-    return start + this.o.failOpenAfterMs;
+  /** When --fail-open-after runs out: that long after the last valid answer. */
+  private failOpenAt(): number {
+    if (this.o.failOpenAfterMs === 0) return Infinity;
+    return this.validAt + this.o.failOpenAfterMs;
   }
 
   private finish(why: 'deadline' | 'fail-open' | 'signal'): Outcome {
@@ -150,7 +172,7 @@ class Waiter {
     }
     this.d.log.warn(
       { waitedSeconds, server: this.server, failOpenAfterMs: this.o.failOpenAfterMs },
-      'no lock server reachable: starting without the lock (--fail-open-after)',
+      'no valid answer from a lock server: starting without the lock (--fail-open-after)',
     );
     return { kind: 'failed-open', waitedMs };
   }
@@ -183,13 +205,15 @@ class Waiter {
     signal.addEventListener('abort', onSignal, { once: true });
     const deadlineTimer =
       this.deadline === Infinity ? null : clock.setTimer(this.deadline - started, () => abort('deadline'));
-    // Before the connection is accepted this attempt may be the one that runs out --fail-open-after.
-    const failOpenAt = this.failOpenAt(this.absentSince ?? started);
+    const longPoll = this.api === 'v1' && !this.quickLook;
+    const timeoutMs = longPoll ? this.waitMs + LONG_POLL_SLACK_MS : QUICK_TIMEOUT_MS;
+    // A long poll waiting at the server is a valid state, so it is not cut for --fail-open-after
+    // before its own end (wait + slack): one that ends there without an answer then counts.
+    const failOpenAt = Math.max(this.failOpenAt(), longPoll ? started + timeoutMs : 0);
     const failOpenTimer =
       failOpenAt === Infinity ? null : clock.setTimer(failOpenAt - started, () => abort('fail-open'));
-    let connected = false;
     const headers: Record<string, string> = { 'user-agent': 'startup-lock-acquire' };
-    if (this.o.token !== null) headers.authorization = `Bearer ${this.o.token}`;
+    if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
     const path = this.path();
     this.d.log.debug({ api: this.api, path }, 'polling');
     return this.d
@@ -199,24 +223,14 @@ class Waiter {
         method: this.api === 'v1' ? 'POST' : 'GET',
         path,
         headers,
-        timeoutMs:
-          this.api === 'legacy' || this.quickLook ? QUICK_TIMEOUT_MS : this.waitMs + LONG_POLL_SLACK_MS,
+        timeoutMs,
         signal: controller.signal,
-        onConnected: () => {
-          connected = true;
-          failOpenTimer?.cancel();
-          this.absentSince = null;
-        },
       })
       .then(
         (answer): Attempt => ({ answer, tookMs: this.now() - started }),
         (err: unknown): Attempt => {
           if (err instanceof Aborted) return { stop };
-          if (err instanceof TransportError) {
-            // Refused or unreachable means absent; accepted and then cut off means present but unwell.
-            if (!connected) this.absentSince ??= started;
-            return { error: err };
-          }
+          if (err instanceof TransportError) return { error: err };
           throw err;
         },
       )
@@ -264,6 +278,7 @@ class Waiter {
   private onAnswer({ answer, tookMs }: { answer: HttpAnswer; tookMs: number }): Outcome | number {
     const { status } = answer;
     const text = answer.body.trim();
+    if (status !== 401 && status !== 403) this.unauthorizedSince = null;
     if (status === 200) {
       const lease = parseJson(text);
       if (this.api === 'legacy' || text === 'Lock acquired' || typeof lease?.id === 'string') {
@@ -290,6 +305,7 @@ class Waiter {
         // An old pod-startup-lock answers every path: it took no lease for us, and speaks only GET /.
         return this.fallBack(answer);
       }
+      if (this.api === 'legacy' ? text === 'Locked' : typeof body?.reason === 'string') this.valid();
       // A long poll that ran out says `timeout`; to the pod that is the same state as `locked`.
       const reason = typeof body?.reason === 'string' && body.reason !== 'timeout' ? body.reason : 'locked';
       const position = typeof body?.position === 'number' ? body.position : null;
@@ -311,20 +327,28 @@ class Waiter {
     }
     if (status === 404) {
       if (this.api === 'v1') return this.fallBack(answer);
+      // Neither API is there: try the lease API again after a backoff, without a line per round.
       this.api = 'v1';
       return this.unexpected(answer);
     }
     if (status === 400) {
       return { kind: 'bad-usage', message: `the lock server refused the request: ${errorOf(text)}` };
     }
-    if (status === 401 || status === 403) {
-      const message =
-        this.o.token === null
-          ? 'the lock server requires a bearer token: pass --token-file'
-          : `the lock server refused the token from --token-file (HTTP ${status}): ${errorOf(text)}`;
-      return { kind: 'bad-usage', message };
+    if (status === 401 || status === 403) return this.unauthorized(answer, text);
+    if (status === 409 && parseJson(text)?.reason === 'taken') {
+      // Our holder name is held or queued by another acquire process (this init container's earlier
+      // run, restarted by the kubelet): a live lock server answered, so wait in line for it to end.
+      this.valid();
+      this.state(
+        'taken',
+        'warn',
+        { status },
+        'this pod is held or queued by another acquire process (an earlier run?): waiting for it to end',
+      );
+      return Math.max(this.o.pauseMs, this.backoff.next());
     }
     if (status === 429) {
+      if (typeof parseJson(text)?.reason === 'string') this.valid();
       this.state('queue-full', 'warn', { status }, 'lock server queue is full, backing off');
       const retryAfter = Math.min(retryAfterMs(answer) ?? 0, RETRY_AFTER_CAP_MS);
       return Math.max(this.backoff.next(), retryAfter);
@@ -332,9 +356,50 @@ class Waiter {
     return this.unexpected(answer);
   }
 
+  /**
+   * A refused token is retried with backoff (re-reading --token-file) for UNAUTHORIZED_RETRY_MS, or
+   * until --timeout, then given up as bad usage; no token at all is bad usage at once.
+   */
+  private unauthorized(answer: HttpAnswer, text: string): Outcome | number {
+    if (this.o.token === null)
+      return { kind: 'bad-usage', message: 'the lock server requires a bearer token: pass --token-file' };
+    const now = this.now();
+    this.unauthorizedSince ??= now;
+    this.quickLook = true;
+    const reread = this.o.rereadToken?.() ?? null;
+    if (reread !== null && reread !== this.token) {
+      this.token = reread;
+      this.d.log.info({}, 'token file changed: retrying with the new token');
+      return 0;
+    }
+    const delay = this.backoff.next();
+    if (now - this.unauthorizedSince + delay > UNAUTHORIZED_RETRY_MS || now + delay >= this.deadline) {
+      const message = `the lock server refused the token from --token-file (HTTP ${answer.status}): ${errorOf(text)}`;
+      return { kind: 'bad-usage', message };
+    }
+    this.state(
+      'unauthorized',
+      'warn',
+      { status: answer.status, retryForSeconds: UNAUTHORIZED_RETRY_MS / 1000 },
+      'the lock server refused the token, retrying (a rotation may be under way)',
+    );
+    return delay;
+  }
+
+  /** A lock server answered as only a lock server would: --fail-open-after starts again. */
+  private valid(): void {
+    this.validAt = this.now();
+    this.answeredValid = true;
+  }
+
   private fallBack(answer: HttpAnswer): number {
     this.api = 'legacy';
-    this.d.log.info(
+    // Logged once: a server that answers 404 to everything sends the client back and forth.
+    if (this.fellBack) return 0;
+    this.fellBack = true;
+    this.state(
+      'legacy-fallback',
+      'info',
       { server: this.server, status: answer.status },
       'server has no lease API: fell back to legacy API',
     );

@@ -15,14 +15,41 @@ import {
 
 // Built-ins through getBuiltinModule, not ESM imports: `acquire` loads this module in every init
 // container, and an ESM import of node:fs builds its namespace, loading its stream classes (~4 ms).
-const { readFileSync } = process.getBuiltinModule('node:fs');
+const { readFileSync, statSync } = process.getBuiltinModule('node:fs');
 const { createRequire } = process.getBuiltinModule('node:module');
 
+/**
+ * Every option of a command fits in a few KiB; a larger file is a mistake (or an attack on start-up
+ * time), refused before it is parsed.
+ */
+export const MAX_CONFIG_BYTES = 64 * 1024;
+/** Unknown keys named one line each, up to this many; the rest are counted. */
+const MAX_UNKNOWN_NAMED = 10;
+
 // yaml is loaded only when a --config file needs it: it costs ~40 ms of start-up, paid by every init
-// container of `startup-lock acquire` on every pod start.
+// container of `startup-lock acquire` on every pod start. Its own duplicate-key check compares every
+// key with every other (40,000 keys: 11 s), so it is off and done here with a Set.
 function parseYaml(text: string): unknown {
   const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
-  return yaml.parse(text);
+  const doc = yaml.parseDocument(text, { uniqueKeys: false });
+  if (doc.errors.length > 0) throw doc.errors[0] as Error;
+  if (yaml.isMap(doc.contents)) {
+    const seen = new Set<string>();
+    for (const { key } of doc.contents.items) {
+      const name = String(yaml.isScalar(key) ? key.value : key);
+      if (seen.has(name)) throw new Error(`option "${name}" is given twice`);
+      seen.add(name);
+    }
+  }
+  return doc.toJS() as unknown;
+}
+
+function readConfigFile(path: string): string {
+  const tooBig = () => new Error(`larger than ${MAX_CONFIG_BYTES / 1024} KiB: not a config file`);
+  if (statSync(path).size > MAX_CONFIG_BYTES) throw tooBig();
+  const text = readFileSync(path, 'utf8');
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw tooBig();
+  return text;
 }
 
 export class ConfigError extends Error {
@@ -133,7 +160,7 @@ export function loadConfig<S extends Schema>(
   let file: Record<string, unknown> = {};
   if (configFile !== undefined) {
     try {
-      const text = readFileSync(configFile, 'utf8');
+      const text = readConfigFile(configFile);
       const doc: unknown = configFile.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
       if (doc !== null && doc !== undefined) {
         if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error('expected a mapping of options');
@@ -142,10 +169,12 @@ export function loadConfig<S extends Schema>(
     } catch (err) {
       problems.push(`--config: cannot read ${configFile}: ${(err as Error).message}`);
     }
-    for (const key of Object.keys(file)) {
-      if (!(key in command.schema))
-        problems.push(`${configFile}: unknown option "${key}" for ${command.name}`);
-    }
+    // Own keys only: `constructor` or `__proto__` are not options because every object has them.
+    const unknown = Object.keys(file).filter((key) => !Object.hasOwn(command.schema, key));
+    for (const key of unknown.slice(0, MAX_UNKNOWN_NAMED))
+      problems.push(`${configFile}: unknown option ${JSON.stringify(key.slice(0, 60))} for ${command.name}`);
+    if (unknown.length > MAX_UNKNOWN_NAMED)
+      problems.push(`${configFile}: ${unknown.length - MAX_UNKNOWN_NAMED} more unknown options`);
   }
 
   const values: Record<string, unknown> = {};
@@ -192,7 +221,7 @@ function pick(
       return list.map((item) => ({ raw: item, from: ` (from $${name})` }));
     }
   }
-  if (key in file) {
+  if (Object.hasOwn(file, key)) {
     const raw = file[key];
     const list = spec.repeatable ? (Array.isArray(raw) ? raw : [raw]) : [raw];
     return list.map((item) => ({ raw: item, from: ` (from ${configFile})` }));

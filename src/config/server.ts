@@ -99,6 +99,13 @@ export const serverSchema = {
     max: 5 * 60_000,
   }),
   checkCaFile: option({ kind: 'string', doc: 'PEM CA bundle trusted by https:// checks.', default: '' }),
+  maxConnections: option({
+    kind: 'int',
+    doc: 'Most HTTP connections served at once; more get 503 (a few extra are kept for health probes).',
+    default: 2048,
+    min: 16,
+    max: 100_000,
+  }),
   tokenFile: option({
     kind: 'string',
     doc: 'File holding a bearer token the lease API requires; empty leaves it open.',

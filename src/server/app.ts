@@ -2,11 +2,21 @@
 // status, health and metrics. Requests are parsed here and handed to the engine; nothing here decides
 // who gets a slot.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import type { LockEngine, Poll } from '../lock/engine.js';
 import type { DenialReason, Lease } from '../lock/types.js';
+import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { BadRequest, clientOf, holderOf, uidOf, waitSeconds, wholeSeconds } from './requests.js';
+import {
+  BadRequest,
+  clientOf,
+  holderOf,
+  queryOf,
+  single,
+  uidOf,
+  waitSeconds,
+  wholeSeconds,
+} from './requests.js';
 import type { BearerToken } from './token.js';
 
 export interface Lifecycle {
@@ -39,6 +49,7 @@ export interface AppOptions {
   saved?: () => Promise<void>;
   /** False while the state file cannot be written: not ready (grants are held too). */
   healthy?: () => boolean;
+  log: Pick<Logger, 'warn' | 'error'>;
 }
 
 export interface LockApp {
@@ -79,11 +90,9 @@ export function createApp(opts: AppOptions): LockApp {
 
   // The legacy path is what every waiting pod of an old client hits once a second; it skips express.
   function legacy(req: IncomingMessage, res: ServerResponse): void {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
     let durationMs: number;
     try {
-      const raw = q < 0 ? null : new URLSearchParams(url.slice(q + 1)).get('duration');
+      const raw = single(queryOf(req.url ?? '/'), 'duration');
       durationMs = wholeSeconds(raw, 'duration', opts.maxDurationMs, opts.defaultDurationMs);
     } catch (err) {
       text(res, 400, `${(err as Error).message}\n`);
@@ -135,19 +144,19 @@ export function createApp(opts: AppOptions): LockApp {
   });
 
   v1.post('/leases', (req, res) => {
-    const params = new URLSearchParams(req.url.slice(req.url.indexOf('?') + 1 || req.url.length));
+    const params = queryOf(req.url);
     let holder: string, uid: string | null, client: string | null, durationMs: number, waitMs: number;
     try {
-      holder = holderOf(params.get('holder'));
-      uid = uidOf(params.get('uid'));
-      client = clientOf(params.get('client'));
+      holder = holderOf(single(params, 'holder'));
+      uid = uidOf(single(params, 'uid'));
+      client = clientOf(single(params, 'client'));
       durationMs = wholeSeconds(
-        params.get('duration'),
+        single(params, 'duration'),
         'duration',
         opts.maxDurationMs,
         opts.defaultDurationMs,
       );
-      waitMs = waitSeconds(params.get('wait'), opts.maxWaitMs);
+      waitMs = waitSeconds(single(params, 'wait'), opts.maxWaitMs);
     } catch (err) {
       if (!(err instanceof BadRequest)) throw err;
       res.status(400).json({ error: err.message });
@@ -233,7 +242,7 @@ export function createApp(opts: AppOptions): LockApp {
   v1.put('/leases/:id', (req, res) => {
     let durationMs: number;
     try {
-      const raw = typeof req.query.duration === 'string' ? req.query.duration : null;
+      const raw = single(queryOf(req.url), 'duration');
       durationMs = wholeSeconds(raw, 'duration', opts.maxDurationMs, opts.defaultDurationMs);
     } catch (err) {
       res.status(400).json({ error: (err as Error).message });
@@ -255,6 +264,22 @@ export function createApp(opts: AppOptions): LockApp {
   app.use('/v1', v1);
   app.use((_req: Request, res: Response) => {
     res.status(404).type('text/plain').send('Not found\n');
+  });
+  // Whatever a route or express itself throws (a path that does not decode, `%ZZ`): one JSON log
+  // line and a one-line answer, never express's default of a stack trace on stderr and in the body.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = httpStatusOf(err);
+    const path = clipped(req.originalUrl.split('?')[0] ?? '');
+    const reason = status < 500 ? (err as Error).message : 'internal error';
+    if (status < 500) opts.log.warn({ method: req.method, path, status, reason }, 'bad request');
+    else opts.log.error({ method: req.method, path, err }, 'request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.setHeader('Connection', 'close');
+    if (req.originalUrl.startsWith('/v1')) res.status(status).json({ error: reason });
+    else res.status(status).type('text/plain').send(`${reason}\n`);
   });
 
   const listener: RequestListener = (req, res) => {
@@ -294,6 +319,19 @@ function unsaved(res: Response): void {
 function refuse(res: Response, status: number, reason: DenialReason, position: number, queueLength: number) {
   res.setHeader('Retry-After', RETRY_AFTER[reason] ?? '1');
   res.status(status).json({ position, queueLength, reason });
+}
+
+/** The 4xx an error carries (express and its body parsers set `status`), else 500. */
+function httpStatusOf(err: unknown): number {
+  if (err instanceof BadRequest) return 400;
+  const status =
+    (err as { status?: unknown; statusCode?: unknown } | null)?.status ??
+    (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
+}
+
+function clipped(s: string): string {
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
 }
 
 function text(res: ServerResponse, status: number, body: string): void {

@@ -3,6 +3,19 @@
 
 export class BadRequest extends Error {}
 
+/** The one value of a query parameter, or null; a parameter given twice is ambiguous, so refused. */
+export function single(params: URLSearchParams, name: string): string | null {
+  const all = params.getAll(name);
+  if (all.length > 1) throw new BadRequest(`${name} is given ${all.length} times; give it once`);
+  return all[0] ?? null;
+}
+
+/** The query string of a request target, parsed (the part after the first `?`). */
+export function queryOf(url: string): URLSearchParams {
+  const q = url.indexOf('?');
+  return new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+}
+
 export function wholeSeconds(raw: string | null, name: string, maxMs: number, fallbackMs: number): number {
   if (raw === null) return fallbackMs;
   const max = Math.floor(maxMs / 1000);

@@ -13,6 +13,7 @@ import { OperationalError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createMetrics } from '../metrics.js';
 import { createApp, type Lifecycle } from './app.js';
+import { ConnectionLimit, IDLE_KEEP_ALIVE_MS } from './connections.js';
 import { LoadMonitor } from './load.js';
 import { StateFile } from './state-file.js';
 import { statusOf } from './status.js';
@@ -90,7 +91,8 @@ export async function startServer(
     config.releaseOnReady || config.events
       ? (await import('../k8s/server-features.js')).createKubeFeatures(config, engine, clock, log)
       : null;
-  const metrics = createMetrics(engine);
+  const connections = new ConnectionLimit(config.maxConnections, log);
+  const metrics = createMetrics(engine, connections);
   for (const api of ['legacy', 'v1']) metrics.grants.inc({ api }, 0);
   for (const reason of [
     'locked',
@@ -164,9 +166,15 @@ export async function startServer(
     bootId: randomUUID().slice(0, 8),
     saved: state ? () => state!.saved() : undefined,
     healthy: () => state?.healthy ?? true,
+    log,
   });
 
-  const http: Server = createServer({ keepAliveTimeout: 65_000 }, app.listener);
+  await load.start();
+  const http: Server = createServer(
+    { keepAliveTimeout: IDLE_KEEP_ALIVE_MS },
+    connections.guard(app.listener),
+  );
+  connections.attach(http);
   // Long polls outlive the default request timeout; bound them by max-wait plus a margin instead.
   http.requestTimeout = config.maxWait + 30_000;
   http.headersTimeout = 20_000;
@@ -185,7 +193,6 @@ export async function startServer(
 
   checks.start();
   kube?.start();
-  await load.start();
   life.ready = true;
   engine.reconsider();
   log.info(
@@ -213,6 +220,7 @@ export async function startServer(
       clearInterval(sweep);
       await kube?.stop();
       await checks.close();
+      token?.close();
       load?.stop();
       try {
         if (state) {

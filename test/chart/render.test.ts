@@ -107,6 +107,7 @@ describe('chart: rendering', function () {
       expect(flagValue(args, '--max-duration')).to.equal('600s');
       expect(flagValue(args, '--max-wait')).to.equal('60s');
       expect(flagValue(args, '--max-queue')).to.equal('1000');
+      expect(flagValue(args, '--max-connections')).to.equal('2048');
       expect(flagValue(args, '--failHc')).to.equal('10s');
       expect(flagValue(args, '--passHc')).to.equal('60s');
       expect(flagValue(args, '--check-timeout')).to.equal('5s');
@@ -200,6 +201,7 @@ describe('chart: rendering', function () {
           maxWait: '20s',
           queueGrace: '5s',
           maxQueue: 50,
+          maxConnections: 300,
           maxLoad: 2.5,
           checks: ['http://127.0.0.1:10248/healthz', 'tcp://10.0.0.1:5432'],
           failHc: '3s',
@@ -220,6 +222,7 @@ describe('chart: rendering', function () {
       expect(flagValue(args, '--max-wait')).to.equal('20s');
       expect(flagValue(args, '--queue-grace')).to.equal('5s');
       expect(flagValue(args, '--max-queue')).to.equal('50');
+      expect(flagValue(args, '--max-connections')).to.equal('300');
       expect(flagValue(args, '--max-load')).to.equal('2.5');
       expect(flagValues(args, '--check')).to.deep.equal(['http://127.0.0.1:10248/healthz', 'tcp://10.0.0.1:5432']);
       expect(flagValue(args, '--failHc')).to.equal('3s');

@@ -16,6 +16,7 @@ const badCases: BadCase[] = [
   { title: 'a lock count given as text', values: { locks: 'two' }, key: '/locks' },
   { title: 'a negative locksPerCore', values: { locksPerCore: -0.5 }, key: '/locksPerCore' },
   { title: 'a negative maxQueue', values: { maxQueue: -5 }, key: '/maxQueue' },
+  { title: 'maxConnections below 16', values: { maxConnections: 8 }, key: '/maxConnections' },
   { title: 'a negative maxLoad', values: { maxLoad: -1 }, key: '/maxLoad' },
   { title: 'a duration in words', values: { timeout: 'ten seconds' }, key: '/timeout' },
   { title: 'a negative duration', values: { maxDuration: '-1s' }, key: '/maxDuration' },

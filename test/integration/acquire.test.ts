@@ -158,6 +158,40 @@ describe('startup-lock acquire (real process)', function () {
     expect(String(client.logs().at(-1)!.msg)).to.match(/starting without the lock/);
   });
 
+  it('fails open against a listener that accepts and never answers, and one that answers garbage', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const wedged = createTcpServer((socket) => void sockets.add(socket)).listen(0, '127.0.0.1');
+    const garbage = createTcpServer((socket) => {
+      sockets.add(socket);
+      socket.end('SSH-2.0-OpenSSH_9.6 not a lock server\r\n');
+    }).listen(0, '127.0.0.1');
+    await Promise.all([once(wedged, 'listening'), once(garbage, 'listening')]);
+    try {
+      for (const listener of [wedged, garbage]) {
+        const { port } = listener.address() as AddressInfo;
+        const client = acquire([
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--holder',
+          'ns/p',
+          '--fail-open-after',
+          '2s',
+        ]);
+        expect((await client.exited).code, `port ${port}`).to.equal(0);
+        expect(client.logs().at(-1)).to.include({
+          level: 'warn',
+          msg: 'no valid answer from a lock server: starting without the lock (--fail-open-after)',
+        });
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      wedged.close();
+      garbage.close();
+    }
+  });
+
   it('does not fail open while the server is there but busy', async () => {
     const server = await startServer();
     await hold(server, 'ns/first');
@@ -257,16 +291,24 @@ describe('startup-lock acquire (real process)', function () {
       writeFileSync(join(dir, 'wrong'), 'guess\n');
       const server = await startServer(['--token-file', join(dir, 'token')]);
       const base = ['--host', '127.0.0.1', '--port', String(server.port), '--holder'];
-      const wrong = acquire([...base, 'ns/a', '--token-file', join(dir, 'wrong')]);
+      // A refused token is retried (a rotation may be under way) until --timeout, then exit 2.
+      const wrong = acquire([...base, 'ns/a', '--token-file', join(dir, 'wrong'), '--timeout', '2s']);
       expect((await wrong.exited).code).to.equal(2);
       expect(wrong.output()).to.match(/refused the token from --token-file/);
+      expect(
+        wrong
+          .logs()
+          .filter(
+            (l) => l.msg === 'the lock server refused the token, retrying (a rotation may be under way)',
+          ),
+      ).to.have.length(1);
       const right = acquire([...base, 'ns/b', '--token-file', join(dir, 'token')]);
       expect((await right.exited).code).to.equal(0);
       // A token that would split the request's headers is bad usage, not something to send.
       writeFileSync(join(dir, 'split'), 's3cret\nX-Injected: 1\n');
       const split = acquire([...base, 'ns/c', '--token-file', join(dir, 'split')]);
       expect((await split.exited).code).to.equal(2);
-      expect(split.output()).to.match(/--token-file: .*split holds control characters/);
+      expect(split.output()).to.match(/--token-file: .*split holds characters a header cannot carry/);
       expect(split.output()).to.not.include('s3cret');
     } finally {
       rmSync(dir, { recursive: true, force: true });

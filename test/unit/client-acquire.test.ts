@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { acquire, hostForUrl, type AcquireOptions, type Outcome } from '../../src/client/acquire.js';
+import {
+  acquire,
+  hostForUrl,
+  UNAUTHORIZED_RETRY_MS,
+  type AcquireOptions,
+  type Outcome,
+} from '../../src/client/acquire.js';
 import { Backoff } from '../../src/client/backoff.js';
 import {
   Aborted,
@@ -207,6 +213,20 @@ describe('acquire client (state machine)', () => {
     ]);
   });
 
+  it('logs the fall-back to legacy once against a server that answers 404 to everything', async () => {
+    const h = harness();
+    h.server.fallback = { answer: text(404, 'Not found\n') };
+    await h.clock.advance(60 * SEC);
+    expect(h.server.calls.length).to.be.greaterThan(10);
+    expect(h.msgs()).to.deep.equal([
+      'waiting for the startup lock',
+      'server has no lease API: fell back to legacy API',
+      'unexpected answer from the lock server, retrying',
+    ]);
+    h.stop.abort('SIGTERM');
+    await h.done;
+  });
+
   it('takes "Lock acquired" from an old server that answers every path as a grant', async () => {
     const h = harness();
     h.server.then({ answer: text(200, 'Lock acquired') });
@@ -255,6 +275,16 @@ describe('acquire client (state machine)', () => {
     expect(h.msgs()).to.include('lock server queue is full, backing off');
   });
 
+  it('waits without failing open while its holder is taken by another client (409), logging it once', async () => {
+    const h = harness({ failOpenAfterMs: 3 * SEC, pauseMs: SEC });
+    const taken = json(409, { error: 'holder ns/pod is held by another client', reason: 'taken' });
+    h.server.then(...Array.from({ length: 8 }, () => ({ answer: taken })), { answer: LEASE });
+    await h.clock.advance(60 * SEC);
+    expect(await h.done).to.include({ kind: 'acquired' });
+    expect(h.server.calls).to.have.length(9);
+    expect(h.msgs().filter((m) => m.includes('held or queued by another acquire process'))).to.have.length(1);
+  });
+
   it('gives up with bad usage and the server reason on 400', async () => {
     const h = harness();
     h.server.then({
@@ -276,12 +306,40 @@ describe('acquire client (state machine)', () => {
     expect((without.result() as { message: string }).message).to.match(
       /requires a bearer token: pass --token-file/,
     );
+  });
+
+  it('retries a refused token with backoff for 30 s, logging once, then gives up as bad usage', async () => {
     const wrong = harness({ token: 'nope' });
-    wrong.server.then({ answer: json(401, { error: 'a valid bearer token is required' }) });
-    await wrong.clock.advance(0);
-    expect(((await wrong.done) as { message: string }).message).to.match(
-      /refused the token from --token-file/,
+    wrong.server.fallback = { answer: json(401, { error: 'a valid bearer token is required' }) };
+    await wrong.clock.advance(UNAUTHORIZED_RETRY_MS - 5 * SEC);
+    expect(wrong.result()).to.equal(undefined);
+    await wrong.clock.advance(5 * SEC);
+    expect(((await wrong.done) as { message: string }).message).to.equal(
+      'the lock server refused the token from --token-file (HTTP 401): a valid bearer token is required',
     );
+    expect(wrong.server.calls.length).to.be.within(5, 20);
+    expect(wrong.msgs().filter((m) => m.startsWith('the lock server refused the token'))).to.have.length(1);
+  });
+
+  it('retries a refused token with the file read again, and is granted once the server takes it', async () => {
+    let file = 'old';
+    const h = harness({ token: 'old', rereadToken: () => file });
+    const server = (o: SendOptions): Reply =>
+      o.headers.authorization === 'Bearer new' ? { answer: LEASE } : { answer: json(401, { error: 'no' }) };
+    for (let i = 0; i < 20; i++) h.server.then(server);
+    await h.clock.advance(SEC);
+    expect(h.result()).to.equal(undefined);
+    file = 'new';
+    await h.clock.advance(5 * SEC);
+    expect((await h.done).kind).to.equal('acquired');
+    expect(h.msgs()).to.include('token file changed: retrying with the new token');
+  });
+
+  it('gives up on a refused token at --timeout when that comes first, as bad usage', async () => {
+    const h = harness({ token: 'nope', timeoutMs: 3 * SEC });
+    h.server.fallback = { answer: json(401, { error: 'no' }) };
+    await h.clock.advance(3 * SEC);
+    expect((await h.done).kind).to.equal('bad-usage');
   });
 
   it('times out after --timeout, cutting the open long poll, which never waits past the deadline', async () => {
@@ -320,24 +378,65 @@ describe('acquire client (state machine)', () => {
     expect(await h.done).to.deep.equal({ kind: 'stopped', reason: 'SIGTERM' });
   });
 
-  it('counts absence from the last answer: a server that vanishes mid-wait fails open after D', async () => {
+  it('counts absence from the last valid answer: a server that vanishes mid-wait fails open after D', async () => {
     const h = harness({ failOpenAfterMs: 5 * SEC });
-    h.server.then({ answer: waiting(1, 2), afterMs: 55 * SEC });
+    h.server.then({ answer: waiting(1, 2, 'locked') }, { answer: waiting(1, 2), afterMs: 55 * SEC });
     h.server.fallback = { refuse: 'ECONNREFUSED' };
     await h.clock.advance(55 * SEC + 4 * SEC);
     expect(h.result()).to.equal(undefined);
     await h.clock.advance(SEC);
-    expect(await h.done).to.include({ kind: 'failed-open' });
+    expect(await h.done).to.deep.equal({ kind: 'failed-open', waitedMs: 60 * SEC });
   });
 
-  it('does not count a server that accepts and then resets as absent (it is there, restarting)', async () => {
-    const h = harness({ failOpenAfterMs: SEC });
-    h.server.fallback = { reset: 'ECONNRESET' };
-    await h.clock.advance(20 * SEC);
+  it('fails open against a server that accepts connections and never answers (wedged)', async () => {
+    const h = harness({ failOpenAfterMs: 10 * SEC });
+    h.server.fallback = 'hang';
+    await h.clock.advance(10 * SEC);
+    expect(await h.done).to.deep.equal({ kind: 'failed-open', waitedMs: 10 * SEC });
+    expect(h.msgs().at(-1)).to.equal(
+      'no valid answer from a lock server: starting without the lock (--fail-open-after)',
+    );
+  });
+
+  it('fails open against a server that accepts and resets, or answers garbage, for D', async () => {
+    const garbage: Reply[] = [
+      { reset: 'ECONNRESET' },
+      { reset: 'EPROTO' }, // not HTTP at all: the reader's protocol error
+      { answer: text(200, 'SSH-2.0-OpenSSH_9.6\r\n') },
+      { answer: text(500, 'Internal Server Error') },
+      { answer: text(423, 'go away') },
+      { answer: text(404, 'Not found\n') },
+      { answer: json(429, { message: 'slow down' }) },
+    ];
+    for (const reply of garbage) {
+      const h = harness({ failOpenAfterMs: 30 * SEC });
+      h.server.fallback = reply;
+      await h.clock.advance(29 * SEC);
+      expect(h.result(), JSON.stringify(reply)).to.equal(undefined);
+      await h.clock.advance(SEC);
+      expect(await h.done, JSON.stringify(reply)).to.deep.equal({ kind: 'failed-open', waitedMs: 30 * SEC });
+    }
+  });
+
+  it('never fails open while properly queued: long polls that wait their full time count as answers', async () => {
+    const h = harness({ failOpenAfterMs: 5 * SEC });
+    h.server.then({ answer: waiting(3, 3, 'locked') });
+    h.server.fallback = { answer: waiting(3, 3), afterMs: 55 * SEC };
+    await h.clock.advance(600 * SEC);
     expect(h.result()).to.equal(undefined);
-    expect(h.server.calls.length).to.be.greaterThan(5);
+    expect(h.server.calls.length).to.equal(12); // the quick look, then one every 55 s
     h.stop.abort('SIGTERM');
     expect((await h.done).kind).to.equal('stopped');
+  });
+
+  it('lets a long poll run to its end (wait + slack) before it counts, then fails open', async () => {
+    const h = harness({ failOpenAfterMs: 5 * SEC });
+    h.server.then({ answer: waiting(1, 1, 'locked') }, 'hang');
+    await h.clock.advance(65 * SEC - 1);
+    expect(h.result()).to.equal(undefined);
+    await h.clock.advance(1);
+    expect(await h.done).to.deep.equal({ kind: 'failed-open', waitedMs: 65 * SEC });
+    expect(h.server.calls).to.have.length(2);
   });
 
   it('stops at once on SIGTERM, closing the open long poll', async () => {

@@ -127,6 +127,45 @@ describe('config', () => {
     ]);
   });
 
+  it('rejects constructor and __proto__ as unknown file keys, from JSON and YAML, and as flags', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sl-config-'));
+    const json = join(dir, 'c.json');
+    writeFileSync(json, '{"constructor": 1, "__proto__": {"locks": 5}, "toString": 2}');
+    expect(problems(['--config', json])).to.deep.equal([
+      `${json}: unknown option "constructor" for server`,
+      `${json}: unknown option "__proto__" for server`,
+      `${json}: unknown option "toString" for server`,
+    ]);
+    const yaml = join(dir, 'c.yaml');
+    writeFileSync(yaml, 'constructor: 1\nhasOwnProperty: 2\n');
+    expect(problems(['--config', yaml])).to.deep.equal([
+      `${yaml}: unknown option "constructor" for server`,
+      `${yaml}: unknown option "hasOwnProperty" for server`,
+    ]);
+    expect(problems(['--constructor', '1'])).to.deep.equal([
+      '--constructor: unknown option for server (see --help)',
+    ]);
+  });
+
+  it('refuses a config file over 64 KiB before parsing it, and bounds the lines for many unknown keys', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sl-config-'));
+    const huge = join(dir, 'huge.yaml');
+    writeFileSync(huge, Array.from({ length: 40_000 }, (_, i) => `key${i}: ${i}\n`).join(''));
+    expect(problems(['--config', huge])).to.deep.equal([
+      `--config: cannot read ${huge}: larger than 64 KiB: not a config file`,
+    ]);
+    const many = join(dir, 'many.yaml');
+    writeFileSync(many, Array.from({ length: 3000 }, (_, i) => `k${i}: 1\n`).join(''));
+    const found = problems(['--config', many]);
+    expect(found).to.have.length(11);
+    expect(found.at(-1)).to.equal(`${many}: 2990 more unknown options`);
+    const twice = join(dir, 'twice.yaml');
+    writeFileSync(twice, 'locks: 2\nlocks: 3\n');
+    expect(problems(['--config', twice])).to.deep.equal([
+      `--config: cannot read ${twice}: option "locks" is given twice`,
+    ]);
+  });
+
   it('rejects a timeout above max-duration and release-on-ready without a node name', () => {
     expect(problems(['--timeout', '700', '--max-duration', '600'])).to.deep.equal([
       '--timeout: must not exceed --max-duration (700s > 600s)',

@@ -7,6 +7,7 @@ export const PROMISED_FAMILIES = {
     'startup_lock_slots',
     'startup_lock_leases_active',
     'startup_lock_queue_length',
+    'startup_lock_connections',
     'startup_lock_check_up',
   ],
   counter: [
