@@ -2,7 +2,7 @@
 // kubeconfig file, read the way src/k8s/kube-config.ts reads them for @kubernetes/client-node, without
 // loading that library. Exec plugins and auth providers are not supported here: such a kubeconfig is
 // refused with a ConfigError that says to use in-cluster credentials or a token / client certificate.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../config/load.js';
 
@@ -165,16 +165,11 @@ function tokenFrom(
   const now = options.now ?? Date.now;
   let header: string | undefined;
   let readAt = -Infinity;
-  let mtime = -1;
   const read = () => {
-    // Read once up front so a missing token is a start-up error, then keep the last good one if a
+    // Read once up front so a missing token is a start-up error; later, keep the last good token if a
     // rotation leaves the file briefly unreadable.
     try {
-      const m = statSync(source.file).mtimeMs;
-      if (header === undefined || m !== mtime) {
-        header = `Bearer ${readFileSync(source.file, 'utf8').trim()}`;
-        mtime = m;
-      }
+      header = `Bearer ${readFileSync(source.file, 'utf8').trim()}`;
       readAt = now();
     } catch (err) {
       if (header === undefined) throw err;
@@ -194,7 +189,6 @@ function tokenFrom(
     },
     rejected: () => {
       readAt = -Infinity;
-      mtime = -1;
     },
   };
 }
