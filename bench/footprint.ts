@@ -7,7 +7,8 @@
 //     @kubernetes/client-node, in a process that does only that;
 //  4. V8 flags for a low-traffic server: RSS idle and after the 64-connection legacy load, and the load's
 //     throughput (timings move with whatever else the machine runs; RSS does not).
-// BENCH_NODES=image,current (default) picks the Nodes; BENCH_SECONDS (default 5) the load's length;
+// BENCH_NODES=image,current (default) picks the Nodes; BENCH_SECONDS (default 5) the load's length,
+// BENCH_REPEAT (default 3) its interleaved rounds;
 // BENCH_PARTS=imports,server,watch,flags (default all) the parts.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +18,10 @@ import { BIN, isMain, machine, rssOf } from './lib.js';
 
 const PODS = 110;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const PARTS = (process.env.BENCH_PARTS ?? 'imports,server,watch,flags').split(',');
 const PROBE = fileURLToPath(new URL('./footprint-probe.mjs', import.meta.url));
+const LEAN_WATCH = fileURLToPath(new URL('./footprint-lean-watch.mjs', import.meta.url));
 const MODULES = [
   'node:http',
   'node:https',
@@ -86,12 +89,13 @@ function probe(node: string, args: string[]): Promise<ProbeResult> {
 }
 
 /** The built server on `node` with V8 `flags`; resolves once it listens. */
-async function startServer(node: string, flags: string[], args: string[]) {
+async function startServer(node: string, flags: string[], args: string[], env: NodeJS.ProcessEnv = {}) {
   const child: ChildProcess = spawn(
     node,
     [...flags, BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
     },
   );
   const port = await new Promise<number>((resolve, reject) => {
@@ -178,7 +182,9 @@ async function imports(list: [string, string][]): Promise<void> {
 async function servers(list: [string, string][]): Promise<void> {
   const rows: string[][] = [
     ['no Kubernetes features, idle'],
-    [`--release-on-ready --events, ${PODS} pods, idle`],
+    [`--release-on-ready --events (client-node), ${PODS} pods, idle`],
+    [`the same after ${PODS * 2} pod changes on the watch`],
+    [`no features + the lean path's list+watch of the ${PODS} pods in-process, idle`],
     [`the same after ${PODS * 2} pod changes on the watch`],
   ];
   for (const [, node] of list) {
@@ -186,20 +192,24 @@ async function servers(list: [string, string][]): Promise<void> {
     await sleep(2000);
     rows[0]!.push(`${mb(plain.rss())} MB`);
     await plain.stop();
-    const { api, kubeconfig } = await fakeApiWithPods();
-    const s = await startServer(
-      node,
-      [],
-      ['--release-on-ready', '--events', '--node-name', 'n1', '--kubeconfig', kubeconfig],
-    );
-    await api.waitForWatches('pods');
-    await sleep(2000);
-    rows[1]!.push(`${mb(s.rss())} MB`);
-    churn(api, 2);
-    await sleep(2000);
-    rows[2]!.push(`${mb(s.rss())} MB`);
-    await s.stop();
-    await api.close();
+    for (const [row, flags, args] of [
+      [1, [], ['--release-on-ready', '--events', '--node-name', 'n1', '--kubeconfig']],
+      [3, ['--import', LEAN_WATCH], ['--kubeconfig']],
+    ] as const) {
+      const { api, kubeconfig } = await fakeApiWithPods();
+      const s = await startServer(node, [...flags], [...args, kubeconfig], {
+        FOOTPRINT_KUBECONFIG: kubeconfig,
+        FOOTPRINT_NODE: 'n1',
+      });
+      await api.waitForWatches('pods');
+      await sleep(2000);
+      rows[row]!.push(`${mb(s.rss())} MB`);
+      churn(api, 2);
+      await sleep(2000);
+      rows[row + 1]!.push(`${mb(s.rss())} MB`);
+      await s.stop();
+      await api.close();
+    }
   }
   print('The server (RSS)', ['server', ...list.map(([v]) => v)], rows);
 }
@@ -233,26 +243,44 @@ async function legacyLoad(url: string): Promise<number> {
 }
 
 async function flags(list: [string, string][]): Promise<void> {
-  const rows: string[][] = [];
-  for (const [version, node] of list) {
-    for (const [name, set] of FLAG_SETS) {
-      let s;
-      try {
-        s = await startServer(node, set, ['--max-queue', '5000']);
-      } catch (err) {
-        rows.push([version, name, `does not start: ${(err as Error).message}`, '', '']);
-        continue;
+  // Rounds interleave the flag sets, so a neighbour's burst of CPU falls on all of them alike.
+  const results = new Map<string, { idle: number[]; after: number[]; rps: number[]; error?: string }>();
+  for (let round = 0; round < REPEAT; round++) {
+    for (const [version, node] of list) {
+      for (const [name, set] of FLAG_SETS) {
+        const key = `${version} ${name}`;
+        const r = results.get(key) ?? { idle: [], after: [], rps: [] };
+        results.set(key, r);
+        let s;
+        try {
+          s = await startServer(node, set, ['--max-queue', '5000']);
+        } catch (err) {
+          r.error = `does not start: ${(err as Error).message}`;
+          continue;
+        }
+        await sleep(1500);
+        r.idle.push(s.rss());
+        r.rps.push(await legacyLoad(s.url));
+        r.after.push(s.rss());
+        await s.stop();
       }
-      await sleep(1500);
-      const idle = s.rss();
-      const rps = await legacyLoad(s.url);
-      const after = s.rss();
-      await s.stop();
-      rows.push([version, name, `${mb(idle)} MB`, `${mb(after)} MB`, `${Math.round(rps)}`]);
     }
   }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+  const rows = [...results].map(([key, r]) => {
+    const [version, ...flagWords] = key.split(' ');
+    if (r.error !== undefined) return [version!, flagWords.join(' '), r.error, '', ''];
+    const rps = [...r.rps].sort((a, b) => a - b).map((x) => Math.round(x));
+    return [
+      version!,
+      flagWords.join(' '),
+      `${mb(median(r.idle))} MB`,
+      `${mb(median(r.after))} MB`,
+      `${Math.round(median(r.rps))} (${rps[0]}–${rps[rps.length - 1]})`,
+    ];
+  });
   print(
-    `V8 flags: the server idle, after ${SECONDS} s of the 64-connection legacy load, and its throughput`,
+    `V8 flags: the server idle, after ${SECONDS} s of the 64-connection legacy load, and its throughput (median of ${REPEAT} interleaved rounds; req/s range)`,
     ['node', 'flags', 'idle RSS', 'after load', 'req/s'],
     rows,
   );
