@@ -115,6 +115,8 @@ async function startServer(node: string, flags: string[], args: string[], env: N
         if (child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
+        // The preloaded lean watch is not the server's to close: its open stream would keep it alive.
+        setTimeout(() => child.kill('SIGKILL'), 3000).unref();
       }),
   };
 }
