@@ -25,6 +25,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +66,12 @@ export interface FakeKubeApiOptions {
   bookmarkIntervalMs?: number;
   /** Resources served; defaults to DEFAULT_RESOURCES (pods, nodes, daemonsets, leases, events, …). */
   resources?: readonly ResourceDef[];
+  /**
+   * Serve HTTPS with this certificate (e.g. from makeThrowawayCa) instead of plain http. With
+   * `clientCa`, client certificates signed by it are asked for, and a request presenting one is
+   * authenticated by it (no token needed), as the real API server does.
+   */
+  tls?: { cert: string; key: string; ca: string; clientCa?: string };
 }
 
 export interface FailureRule {
@@ -248,7 +256,7 @@ export class FakeKubeApi {
   private constructor(
     private readonly server: Server,
     readonly port: number,
-    options: FakeKubeApiOptions,
+    private readonly options: FakeKubeApiOptions,
   ) {
     this.defs = options.resources ?? DEFAULT_RESOURCES;
     this.token = options.token === undefined ? 'fake-token' : options.token;
@@ -266,7 +274,19 @@ export class FakeKubeApi {
 
   /** Start on 127.0.0.1, an ephemeral port. */
   static async start(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
-    const server = createServer();
+    const { tls } = options;
+    const server: Server =
+      tls === undefined
+        ? createServer()
+        : (createHttpsServer({
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.clientCa !== undefined && {
+              ca: tls.clientCa,
+              requestCert: true,
+              rejectUnauthorized: false,
+            }),
+          }) as unknown as Server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
@@ -287,7 +307,7 @@ export class FakeKubeApi {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   /** The current (latest) resourceVersion. */
@@ -503,7 +523,17 @@ export class FakeKubeApi {
     return toYaml({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: this.url, 'insecure-skip-tls-verify': true } }],
+      clusters: [
+        {
+          name: 'fake',
+          cluster: this.options.tls
+            ? {
+                server: this.url,
+                'certificate-authority-data': Buffer.from(this.options.tls.ca).toString('base64'),
+              }
+            : { server: this.url, 'insecure-skip-tls-verify': true },
+        },
+      ],
       users: [{ name: 'fake', user }],
       contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake', namespace } }],
       'current-context': 'fake',
@@ -551,7 +581,8 @@ export class FakeKubeApi {
     });
     res.on('close', () => this.changes.emit('request', record));
 
-    if (this.token !== null && req.headers.authorization !== `Bearer ${this.token}`) {
+    const certified = (req.socket as Partial<TLSSocket>).authorized === true;
+    if (this.token !== null && !certified && req.headers.authorization !== `Bearer ${this.token}`) {
       return this.sendStatus(res, new KubeStatusError(401, 'Unauthorized', 'Unauthorized'));
     }
     if (req.method === 'GET' && /^\/(version|healthz|livez|readyz)\/?$/.test(url.pathname)) {

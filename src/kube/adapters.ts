@@ -1,0 +1,44 @@
+// The lean client in the shapes the existing Kubernetes code takes from @kubernetes/client-node, so
+// switching is a matter of what is passed in: the reflector's watch (client-node's `Watch`) and list
+// function, and the Event recorder's `EventsApi`. Only types come from client-node (erased at build).
+import type { CoreV1Event, V1Pod, Watch } from '@kubernetes/client-node';
+import type { EventsApi } from '../k8s/events.js';
+import type { ListResult } from '../k8s/reflector.js';
+import { KubeApiClient, KubeApiStatusError, type Query } from './client.js';
+
+/** What the reflector does with client-node's `new Watch(kubeConfig)`. */
+export type WatchApi = Pick<Watch, 'watch'>;
+
+/** The lean client as a watch: the same call, the same callbacks, the same controller. */
+export function leanWatch(client: KubeApiClient): WatchApi {
+  return {
+    watch: (path, query, callback, done) => client.watch(path, query as Query, callback, done),
+  };
+}
+
+/** The reflector's `list` option for a collection path, with the same selectors as its watch. */
+export function leanList<T>(
+  client: KubeApiClient,
+  path: string,
+  selectors: { fieldSelector?: string; labelSelector?: string },
+  timeoutMs = 10_000,
+): () => Promise<ListResult<T>> {
+  return () => client.list<T>(path, { ...selectors }, { timeoutMs });
+}
+
+/** The Event recorder's API (createNamespacedEvent, readNamespacedPod) on the lean client. */
+export function leanEventsApi(client: KubeApiClient, timeoutMs = 5000): EventsApi {
+  const ns = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}`;
+  return {
+    createNamespacedEvent: ({ namespace, body }: { namespace: string; body: CoreV1Event }) =>
+      client.create<CoreV1Event>(`${ns(namespace)}/events`, body, { timeoutMs }),
+    readNamespacedPod: ({ namespace, name }: { namespace: string; name: string }) =>
+      client.get<V1Pod>(`${ns(namespace)}/pods/${encodeURIComponent(name)}`, { timeoutMs }),
+  } as EventsApi;
+}
+
+/** The API said 410 Gone (the resourceVersion was compacted away): list again, then watch from there. */
+export function isGone(errOrStatus: unknown): boolean {
+  if (errOrStatus instanceof KubeApiStatusError) return errOrStatus.statusCode === 410;
+  return (errOrStatus as { code?: unknown } | null)?.code === 410;
+}
