@@ -80,8 +80,15 @@ export function createMetrics(lock: LockGaugesSource) {
     }),
     releases: new Counter({
       name: 'startup_lock_lease_releases_total',
-      help: 'Leases ended, by reason (released early, expired, pod ready, pod gone, shutdown).',
+      help: "Leases ended, by reason (released early, expired, the pod's own probe passed, pod ready, app cannot start, pod gone, shutdown).",
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    startToRelease: new Histogram({
+      name: 'startup_lock_start_to_release_seconds',
+      help: "Time from a holder pod's first app container start to its lease's release, by reason (probe: the server's own probe passed; ready: the pod's Ready condition).",
+      labelNames: ['reason'] as const,
+      buckets: WAIT_BUCKETS,
       registers,
     }),
     checkUp: new Gauge({
