@@ -48,8 +48,12 @@ export class HolderProber {
     }
     f.pod = pod;
     f.plan = plan;
-    // Idle (containers were not running yet): try at once. Otherwise the next attempt sees the new pod.
-    if (!f.inFlight && f.timer === null) void this.attempt(holder, f);
+    // Idle (containers were not running yet), or the kubelet's word is part of the verdict and may just
+    // have changed: judge at once. Otherwise the next attempt sees the new pod.
+    if (f.inFlight) return;
+    if (f.timer !== null && !plan.gates.some((g) => g.via === 'kubelet')) return;
+    f.timer?.cancel();
+    void this.attempt(holder, f);
   }
 
   /** Stop probing a holder (its lease ended, its pod is gone). */
