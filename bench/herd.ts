@@ -92,6 +92,9 @@ export interface ModeResult {
   startupCpuMeanS: number;
   /** CPU of every process of the run (apps, clients, server, harness) beyond the apps' N·W of work. */
   overheadCpuS: number;
+  /** Of the overhead: the lock server's CPU, and this harness's (the kubelet model and fake API in it). */
+  serverCpuS: number;
+  harnessCpuS: number;
   /** Cores' worth of CPU the rest of the machine used meanwhile (other people's test suites). */
   backgroundCores: number;
   /** Makespan over N·W / (cores − background): the limit with only the CPU that was left to us. */
@@ -188,6 +191,8 @@ async function runMode(
   let wallMs = 0;
   let busyMs = 0;
   let oursMs = 0;
+  let serverCpuMs = 0;
+  let harnessCpuMs = 0;
   try {
     times = await Promise.all(pods);
     // Reaped before the counters are read, so their CPU counts as ours (they are idle once ready).
@@ -201,8 +206,9 @@ async function runMode(
     wallMs = now() - t0;
     busyMs = machineBusyMs() - busy0;
     const self = process.cpuUsage(selfCpu0);
-    const serverCpu = server ? procCpuMs(server.child.pid!) - serverCpu0 : 0;
-    oursMs = procCpuMs('self', true) - childCpu0 + serverCpu + (self.user + self.system) / 1000;
+    serverCpuMs = server ? procCpuMs(server.child.pid!) - serverCpu0 : 0;
+    harnessCpuMs = (self.user + self.system) / 1000;
+    oursMs = procCpuMs('self', true) - childCpu0 + serverCpuMs + harnessCpuMs;
     await server?.stop();
     await kubelet?.stop();
   }
@@ -225,6 +231,8 @@ async function runMode(
     deadlineMisses: walls.filter((w) => w > o.deadlineS).length,
     waitMeanS: round(mean(times.map((a) => a.processStartS - a.launchedS))),
     startupCpuMeanS: round(mean(times.map((a) => a.startupCpuS))),
+    serverCpuS: round(serverCpuMs / 1000),
+    harnessCpuS: round(harnessCpuMs / 1000),
     overheadCpuS: round((oursMs - times.reduce((sum, a) => sum + a.startupCpuS * 1000, 0)) / 1000),
     backgroundCores: round(background),
     makespanOverLeftLimit: round(
@@ -297,7 +305,7 @@ export async function runHerdBench(o: HerdOptions = herdOptions([])) {
         const m = await runMode(mode, o, appJs, iterations, solo.processCpuMs / 1000, periodS);
         const reasons = m.releaseReasons ? `, releases ${JSON.stringify(m.releaseReasons)}` : '';
         progress(
-          `${o.repeat > 1 ? `round ${round}, ` : ''}${mode}${periodS ? ` (period ${periodS} s)` : ''}: makespan ${m.makespanS} s (${m.makespanOverLimit}× limit), start-up p99 ${m.startupWall.p99S} s, ${m.deadlineMisses}/${o.apps} over D, background ${m.backgroundCores} cores${reasons}`,
+          `${o.repeat > 1 ? `round ${round}, ` : ''}${mode}${periodS ? ` (period ${periodS} s)` : ''}: makespan ${m.makespanS} s (${m.makespanOverLimit}× limit), start-up p99 ${m.startupWall.p99S} s, ${m.deadlineMisses}/${o.apps} over D, background ${m.backgroundCores} cores, overhead ${m.overheadCpuS} CPU-s (server ${m.serverCpuS}, harness ${m.harnessCpuS})${reasons}`,
         );
         rounds.get(`${mode}@${periodS}`)!.push(m);
       }
