@@ -1,8 +1,9 @@
 // One simulated app of the herd benchmark (bench/herd.ts): its start-up is its runtime's boot, then a
 // fixed amount of CPU work, a busy loop of HERD_ITERATIONS steps, after which it is "ready": it prints one JSON line (AppReport)
-// and exits. It imports nothing, and it does not release any lock itself: in a cluster the app knows
-// nothing of startup-lock (--release-on-ready releases on the pod's Ready condition), so the harness
-// plays that part when it reads this line.
+// and exits. With HERD_PORT it is an app with a readiness endpoint instead: once the work is done it
+// listens on 127.0.0.1:HERD_PORT (any request: 200), prints the line when listening, and runs until
+// SIGTERM; the kubelet model and the lock server probe that port. It imports nothing statically, and it
+// does not release any lock itself: in a cluster the app knows nothing of startup-lock.
 // bench/herd.ts transpiles it to plain JavaScript once, so no TypeScript loader runs in the children.
 
 export interface AppReport {
@@ -46,17 +47,26 @@ function main(): void {
   const cpu0 = process.cpuUsage();
   const checksum = work(iterations);
   const cpu = process.cpuUsage(cpu0);
-  const ready = now();
-  const total = process.cpuUsage();
-  const report: AppReport = {
-    processStart: performance.timeOrigin,
-    workStart,
-    ready,
-    workCpuMs: (cpu.user + cpu.system) / 1000,
-    processCpuMs: (total.user + total.system) / 1000,
-    checksum,
+  const done = () => {
+    const ready = now();
+    const total = process.cpuUsage();
+    const report: AppReport = {
+      processStart: performance.timeOrigin,
+      workStart,
+      ready,
+      workCpuMs: (cpu.user + cpu.system) / 1000,
+      processCpuMs: (total.user + total.system) / 1000,
+      checksum,
+    };
+    process.stdout.write(`${JSON.stringify(report)}\n`);
   };
-  process.stdout.write(`${JSON.stringify(report)}\n`);
+  const port = Number(process.env.HERD_PORT ?? '0');
+  if (!(port > 0)) return done();
+  // Ready is when the port answers: a probe before that is refused, as by an app still starting.
+  const http = process.getBuiltinModule('node:http');
+  const server = http.createServer((_req, res) => void res.end('ok'));
+  process.once('SIGTERM', () => process.exit(0));
+  server.listen(port, '127.0.0.1', done);
 }
 
 main();

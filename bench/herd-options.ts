@@ -7,8 +7,19 @@ import { parseArgs } from 'node:util';
 
 const CORES = availableParallelism();
 
-export const MODES = ['none', 'legacy', 'legacy-tuned', 'startup-lock', 'lease-api'] as const;
+export const MODES = [
+  'none',
+  'legacy',
+  'legacy-tuned',
+  'ready-only',
+  'own-probe',
+  'startup-lock',
+  'lease-api',
+] as const;
 export type ModeName = (typeof MODES)[number];
+
+/** Modes run in the modelled cluster (fake API server, kubelet model), once per probe period. */
+export const KUBELET_MODES: readonly ModeName[] = ['ready-only', 'own-probe'];
 
 export interface HerdOptions {
   apps: number;
@@ -19,6 +30,8 @@ export interface HerdOptions {
   deadlineS: number;
   /** The original server's fixed lease (its --timeout). */
   legacyTimeoutS: number;
+  /** The kubelet model's readiness-probe periods (periodSeconds); each kubelet mode runs at each. */
+  probePeriodsS: number[];
   modes: ModeName[];
   /** Rounds of every mode; each mode reports the median of its quietest rounds (least background CPU). */
   repeat: number;
@@ -41,6 +54,9 @@ export const HELP = `Usage: npm run bench:herd -- [options]   (tsx bench/herd.ts
   --slots N         lock slots (server --locks)       default cores (${CORES}); env BENCH_HERD_SLOTS
   --deadline S      probe deadline on start-up wall   default 2 × work; env BENCH_HERD_DEADLINE
   --legacy-timeout S  the original's fixed lease      default 10;       env BENCH_HERD_LEGACY_TIMEOUT
+  --probe-period LIST the kubelet model's readiness periodSeconds, comma-separated; the ready-only and
+                    own-probe modes run at each     default 10,5,1 (10 is Kubernetes' default);
+                                                      env BENCH_HERD_PROBE_PERIOD
   --modes LIST      comma-separated subset of ${MODES.join(',')}; env BENCH_HERD_MODES
   --repeat K        rounds of every mode, interleaved; each mode reports the median of its
                     quietest rounds (least CPU used by the rest of the machine)
@@ -63,6 +79,7 @@ export function herdOptions(argv: string[], env: NodeJS.ProcessEnv = process.env
       slots: { type: 'string' },
       deadline: { type: 'string' },
       'legacy-timeout': { type: 'string' },
+      'probe-period': { type: 'string' },
       modes: { type: 'string' },
       repeat: { type: 'string' },
       neighbour: { type: 'string' },
@@ -98,6 +115,12 @@ export function herdOptions(argv: string[], env: NodeJS.ProcessEnv = process.env
   const slots = whole('slots', 'SLOTS', CORES);
   const deadlineS = secs('deadline', 'DEADLINE', 2 * workS);
   const legacyTimeoutS = whole('legacy-timeout', 'LEGACY_TIMEOUT', 10);
+  const rawPeriods = pick('probe-period', 'PROBE_PERIOD') ?? '10,5,1';
+  const probePeriodsS = rawPeriods.split(',').map((p) => Number(p.trim()));
+  if (probePeriodsS.some((p) => !Number.isInteger(p) || p < 1 || p > 300))
+    problems.push(
+      `--probe-period (BENCH_HERD_PROBE_PERIOD): "${rawPeriods}" must list whole seconds from 1 to 300 (periodSeconds)`,
+    );
   const repeat = whole('repeat', 'REPEAT', 1);
   const rawNeighbour = pick('neighbour', 'NEIGHBOUR');
   const neighbour = rawNeighbour === undefined ? 0 : Number(rawNeighbour);
@@ -123,6 +146,7 @@ export function herdOptions(argv: string[], env: NodeJS.ProcessEnv = process.env
     slots,
     deadlineS,
     legacyTimeoutS,
+    probePeriodsS,
     modes: modes as ModeName[],
     repeat,
     neighbour,

@@ -82,6 +82,45 @@ export function runApp(
   });
 }
 
+/**
+ * Runs one app that serves a readiness endpoint on `port` once its start-up is done (the kubelet
+ * modes): `started` is called when its process has started (the container is running), and the
+ * promise resolves with its report when it is ready. The process keeps running; `stop` ends it.
+ */
+export function runListeningApp(
+  node: string,
+  appJs: string,
+  iterations: number,
+  port: number,
+  started: () => void,
+): { ready: Promise<AppReport & { releaseStatus: null }>; stop(): Promise<void> } {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HERD_ITERATIONS: String(iterations),
+    HERD_PORT: String(port),
+  };
+  const child = track(spawn(node, [appJs], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const ready = new Promise<AppReport & { releaseStatus: null }>((resolve, reject) => {
+    let out = '';
+    child.once('spawn', started);
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const line = out.split('\n')[0];
+      if (out.includes('\n') && line) resolve({ ...(JSON.parse(line) as AppReport), releaseStatus: null });
+    });
+    child.once('error', reject);
+    child.once('close', (code) => reject(new Error(`app exited with ${code} before it was ready`)));
+  });
+  return {
+    ready,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 /** One request, its status; 0 when it failed or timed out. */
 function statusOf(url: string, method: 'GET' | 'DELETE', timeoutMs: number): Promise<number> {
   return new Promise((resolve) => {

@@ -9,6 +9,12 @@
 //                 moment the app is ready, as --release-on-ready does on the pod's Ready condition
 //                 (the harness sends the DELETE, playing the server's pod watch);
 //   lease-api     diagnostic: the same protocol polled from this process, so no client boots.
+// And in a modelled cluster (bench/herd-kubelet.ts: the fake API server holds the pods, a kubelet model
+// starts each app after its init step and marks the pod Ready only when its readiness probe, sent every
+// periodSeconds, passes), with the real server's --release-on-ready and the real acquire, once per
+// --probe-period:
+//   ready-only    --ready-probe-interval 0: the lease ends on the pod's Ready condition;
+//   own-probe     the server probes the holder pod itself (--ready-probe-interval 100ms, the default).
 // Makespan: from launching the first pod (its init client; with no lock, the app) to the last app
 // ready. Start-up wall: from the app's process start (its container, after the init step) to ready,
 // which is what its probes see, so the deadline D applies to it. Physical limit: N·W / cores.
@@ -16,10 +22,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { AppReport } from './herd-app.js';
+import { KubeletModel, NODE } from './herd-kubelet.js';
 import {
   HELP,
   herdOptions,
   HerdUsageError,
+  KUBELET_MODES,
   nodeVersion,
   type HerdOptions,
   type ModeName,
@@ -34,6 +42,7 @@ import {
   now,
   procCpuMs,
   runApp,
+  runListeningApp,
   stopChildren,
   track,
   type Init,
@@ -44,6 +53,8 @@ const CORES = availableParallelism();
 const RESULTS = new URL('./results/', import.meta.url);
 /** Rounds whose background CPU is within this many cores of the quietest count as equally quiet. */
 const QUIET_SLACK = 0.05;
+/** Lease duration asked in the kubelet modes: an upper bound, as a cluster would set (the chart's 2m). */
+const CLUSTER_LEASE_S = 120;
 
 // ---------------------------------------------------------------------------------------------
 // One mode: launch N pods at once, wait for every app to be ready.
@@ -65,6 +76,8 @@ interface AppTimes {
 
 export interface ModeResult {
   mode: ModeName;
+  /** The kubelet model's readiness periodSeconds (kubelet modes only). */
+  probePeriodS?: number;
   label: string;
   makespanS: number;
   /** The same end, counted from the first app process's start: leaves out the first init step. */
@@ -79,11 +92,16 @@ export interface ModeResult {
   startupCpuMeanS: number;
   /** CPU of every process of the run (apps, clients, server, harness) beyond the apps' N·W of work. */
   overheadCpuS: number;
+  /** Of the overhead: the lock server's CPU, and this harness's (the kubelet model and fake API in it). */
+  serverCpuS: number;
+  harnessCpuS: number;
   /** Cores' worth of CPU the rest of the machine used meanwhile (other people's test suites). */
   backgroundCores: number;
   /** Makespan over N·W / (cores − background): the limit with only the CPU that was left to us. */
   makespanOverLeftLimit: number;
   releases: { ok: number; of: number } | null;
+  /** Kubelet modes: how each lease ended (from the server's log), e.g. { probe: 8 }. */
+  releaseReasons?: Record<string, number>;
   apps: AppTimes[];
   /** Every round of this mode (with --repeat), the reported one included. */
   rounds?: RoundSummary[];
@@ -92,11 +110,13 @@ export interface ModeResult {
 /** A round's figures without the per-app detail. */
 type RoundSummary = Omit<ModeResult, 'apps' | 'rounds'>;
 
-const LABELS: Record<ModeName, (o: HerdOptions) => string> = {
+const LABELS: Record<ModeName, (o: HerdOptions, periodS: number) => string> = {
   none: () => 'no lock (the herd)',
   legacy: (o) => `original: GET / every 1 s, ${o.legacyTimeoutS} s leases`,
   'legacy-tuned': (o) => `original, lease tuned to ${Math.ceil(o.workS)} s`,
-  'startup-lock': () => 'startup-lock: acquire + release on ready',
+  'ready-only': (_o, p) => `startup-lock, release on Ready only (kubelet probes every ${p} s)`,
+  'own-probe': (_o, p) => `startup-lock, server probes the pod (kubelet every ${p} s)`,
+  'startup-lock': () => 'startup-lock: acquire + harness DELETE at ready (ideal)',
   'lease-api': () => 'diagnostic: lease API without a client process',
 };
 
@@ -107,10 +127,18 @@ async function runMode(
   iterations: number,
   /** W as measured on a lone app (the calibration), CPU-seconds. */
   soloStartupCpuS: number,
+  /** The kubelet model's probe period, for the kubelet modes. */
+  periodS = 0,
 ): Promise<ModeResult> {
   let server: BenchServer | null = null;
   let init: Init = async () => ({});
+  const kubelet = KUBELET_MODES.includes(mode) ? await KubeletModel.start(o.apps, periodS) : null;
+  const apps: { stop(): Promise<void> }[] = [];
   if (mode !== 'none') {
+    const releaseOnReady = kubelet
+      ? ['--release-on-ready', '--node-name', NODE, '--kubeconfig', kubelet.kubeconfig]
+      : [];
+    if (mode === 'ready-only') releaseOnReady.push('--ready-probe-interval', '0');
     server = await startBenchServer(o.node, [
       '--locks',
       String(o.slots),
@@ -118,13 +146,16 @@ async function runMode(
       String(o.legacyTimeoutS),
       '--max-queue',
       String(o.apps + 10),
+      ...releaseOnReady,
     ]);
+    await kubelet?.watched();
     if (mode === 'legacy') init = legacyInit(server, null);
     if (mode === 'legacy-tuned') init = legacyInit(server, Math.ceil(o.workS));
     // The lease duration is only an upper bound here: the release on ready ends it.
     const upperBoundS = Math.max(o.legacyTimeoutS, Math.ceil(4 * o.workS));
     if (mode === 'startup-lock') init = acquireInit(o.node, server, upperBoundS);
     if (mode === 'lease-api') init = leaseApiInit(server, upperBoundS);
+    if (kubelet) init = acquireInit(o.node, server, CLUSTER_LEASE_S);
   }
   const serverCpu0 = server ? procCpuMs(server.child.pid!) : 0;
   const childCpu0 = procCpuMs('self', true);
@@ -135,7 +166,15 @@ async function runMode(
     const launched = now();
     const granted = await init(i);
     const grantedAt = now();
-    const report = await runApp(o.node, appJs, iterations, granted.releaseUrl);
+    let report: Awaited<ReturnType<typeof runApp>>;
+    if (kubelet) {
+      // The lease is the server's to end: on the pod's Ready, or on its own probe of the app's port.
+      const app = runListeningApp(o.node, appJs, iterations, kubelet.ports[i]!, () =>
+        kubelet.containerStarted(i),
+      );
+      apps.push(app);
+      report = await app.ready;
+    } else report = await runApp(o.node, appJs, iterations, granted.releaseUrl);
     const s = (t: number) => (t - t0) / 1000;
     return {
       launchedS: s(launched),
@@ -148,12 +187,16 @@ async function runMode(
       releaseStatus: report.releaseStatus,
     };
   });
-  let apps: AppTimes[];
+  let times: AppTimes[];
   let wallMs = 0;
   let busyMs = 0;
   let oursMs = 0;
+  let serverCpuMs = 0;
+  let harnessCpuMs = 0;
   try {
-    apps = await Promise.all(pods);
+    times = await Promise.all(pods);
+    // Reaped before the counters are read, so their CPU counts as ours (they are idle once ready).
+    await Promise.all(apps.map((a) => a.stop()));
   } catch (err) {
     stopChildren();
     throw err;
@@ -163,28 +206,34 @@ async function runMode(
     wallMs = now() - t0;
     busyMs = machineBusyMs() - busy0;
     const self = process.cpuUsage(selfCpu0);
-    const serverCpu = server ? procCpuMs(server.child.pid!) - serverCpu0 : 0;
-    oursMs = procCpuMs('self', true) - childCpu0 + serverCpu + (self.user + self.system) / 1000;
+    serverCpuMs = server ? procCpuMs(server.child.pid!) - serverCpu0 : 0;
+    harnessCpuMs = (self.user + self.system) / 1000;
+    oursMs = procCpuMs('self', true) - childCpu0 + serverCpuMs + harnessCpuMs;
     await server?.stop();
+    await kubelet?.stop();
   }
+  const releaseReasons = server && kubelet ? server.releaseReasons() : undefined;
 
   const background = Math.max(0, busyMs - oursMs) / wallMs;
-  const walls = apps.map((a) => a.startupWallS).sort((a, b) => a - b);
-  const makespanS = Math.max(...apps.map((a) => a.readyS));
+  const walls = times.map((a) => a.startupWallS).sort((a, b) => a - b);
+  const makespanS = Math.max(...times.map((a) => a.readyS));
   const physicalLimitS = (o.apps * soloStartupCpuS) / CORES;
-  const released = apps.filter((a) => a.releaseStatus !== null);
+  const released = times.filter((a) => a.releaseStatus !== null);
   return {
     mode,
-    label: LABELS[mode](o),
+    ...(kubelet ? { probePeriodS: periodS } : {}),
+    label: LABELS[mode](o, periodS),
     makespanS: round(makespanS),
-    makespanFromFirstAppS: round(makespanS - Math.min(...apps.map((a) => a.processStartS))),
+    makespanFromFirstAppS: round(makespanS - Math.min(...times.map((a) => a.processStartS))),
     physicalLimitS: round(physicalLimitS),
     makespanOverLimit: round(makespanS / physicalLimitS),
     startupWall: { meanS: round(mean(walls)), p99S: round(quantile(walls, 0.99)), minS: round(walls[0]!) },
     deadlineMisses: walls.filter((w) => w > o.deadlineS).length,
-    waitMeanS: round(mean(apps.map((a) => a.processStartS - a.launchedS))),
-    startupCpuMeanS: round(mean(apps.map((a) => a.startupCpuS))),
-    overheadCpuS: round((oursMs - apps.reduce((sum, a) => sum + a.startupCpuS * 1000, 0)) / 1000),
+    waitMeanS: round(mean(times.map((a) => a.processStartS - a.launchedS))),
+    startupCpuMeanS: round(mean(times.map((a) => a.startupCpuS))),
+    serverCpuS: round(serverCpuMs / 1000),
+    harnessCpuS: round(harnessCpuMs / 1000),
+    overheadCpuS: round((oursMs - times.reduce((sum, a) => sum + a.startupCpuS * 1000, 0)) / 1000),
     backgroundCores: round(background),
     makespanOverLeftLimit: round(
       makespanS / ((o.apps * soloStartupCpuS) / Math.max(0.1, CORES - background)),
@@ -193,7 +242,8 @@ async function runMode(
       released.length > 0
         ? { ok: released.filter((a) => a.releaseStatus === 204).length, of: released.length }
         : null,
-    apps,
+    ...(releaseReasons ? { releaseReasons } : {}),
+    apps: times,
   };
 }
 
@@ -243,21 +293,28 @@ export async function runHerdBench(o: HerdOptions = herdOptions([])) {
     progress(
       `calibrated: boot + ${iterations} steps = ${(solo.processCpuMs / 1000).toFixed(3)} CPU-s alone, boot ${(solo.processCpuMs - solo.workCpuMs).toFixed(0)} ms (wall ${((solo.ready - solo.processStart) / 1000).toFixed(3)} s)`,
     );
-    const rounds = new Map<ModeName, ModeResult[]>(o.modes.map((m) => [m, []]));
+    // Each kubelet mode runs once per probe period; the others once.
+    const runs = o.modes.flatMap((mode) =>
+      KUBELET_MODES.includes(mode)
+        ? o.probePeriodsS.map((p) => ({ mode, periodS: p }))
+        : [{ mode, periodS: 0 }],
+    );
+    const rounds = new Map<string, ModeResult[]>(runs.map((r) => [`${r.mode}@${r.periodS}`, []]));
     for (let round = 1; round <= o.repeat; round++) {
-      for (const mode of o.modes) {
-        const m = await runMode(mode, o, appJs, iterations, solo.processCpuMs / 1000);
+      for (const { mode, periodS } of runs) {
+        const m = await runMode(mode, o, appJs, iterations, solo.processCpuMs / 1000, periodS);
+        const reasons = m.releaseReasons ? `, releases ${JSON.stringify(m.releaseReasons)}` : '';
         progress(
-          `${o.repeat > 1 ? `round ${round}, ` : ''}${mode}: makespan ${m.makespanS} s (${m.makespanOverLimit}× limit), start-up p99 ${m.startupWall.p99S} s, ${m.deadlineMisses}/${o.apps} over D, background ${m.backgroundCores} cores`,
+          `${o.repeat > 1 ? `round ${round}, ` : ''}${mode}${periodS ? ` (period ${periodS} s)` : ''}: makespan ${m.makespanS} s (${m.makespanOverLimit}× limit), start-up p99 ${m.startupWall.p99S} s, ${m.deadlineMisses}/${o.apps} over D, background ${m.backgroundCores} cores, overhead ${m.overheadCpuS} CPU-s (server ${m.serverCpuS}, harness ${m.harnessCpuS})${reasons}`,
         );
-        rounds.get(mode)!.push(m);
+        rounds.get(`${mode}@${periodS}`)!.push(m);
       }
     }
     return report(
       o,
       iterations,
       solo,
-      o.modes.map((mode) => quietest(rounds.get(mode)!)),
+      runs.map((r) => quietest(rounds.get(`${r.mode}@${r.periodS}`)!)),
     );
   } finally {
     for (const n of neighbours) n.kill('SIGKILL');
@@ -353,6 +410,26 @@ function targetRows(r: HerdResult): [string, string, string, string][] {
       `${o.apps}/${o.apps} (the herd)`,
       ok(none.deadlineMisses === o.apps),
     ]);
+  const periods = [...new Set(r.modes.flatMap((m) => (m.probePeriodS ? [m.probePeriodS] : [])))];
+  for (const p of periods) {
+    const at = (mode: ModeName) => r.modes.find((x) => x.mode === mode && x.probePeriodS === p);
+    const own = at('own-probe');
+    const readyOnly = at('ready-only');
+    if (own)
+      rows.push([
+        `kubelet probes every ${p} s: server's own probing, makespan / limit`,
+        `${own.makespanOverLimit}× (${own.makespanS} s)${own.releaseReasons ? `, releases ${reasonsOf(own)}` : ''}`,
+        '≤ 1.15×',
+        ok(own.makespanOverLimit <= 1.15),
+      ]);
+    if (readyOnly)
+      rows.push([
+        `kubelet probes every ${p} s: release on Ready only, makespan / limit`,
+        `${readyOnly.makespanOverLimit}× (${readyOnly.makespanS} s)${readyOnly.releaseReasons ? `, releases ${reasonsOf(readyOnly)}` : ''}`,
+        p === 10 ? '≥ 5× (the problem)' : '',
+        p === 10 ? ok(readyOnly.makespanOverLimit >= 5) : '',
+      ]);
+  }
   const diagnostic = by('lease-api');
   if (sl && diagnostic)
     rows.push([
@@ -427,6 +504,10 @@ const progress = (msg: string) => process.stderr.write(`bench:herd ${msg}\n`);
 const round = (n: number) => Math.round(n * 100) / 100;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const ok = (b: boolean) => (b ? 'yes' : 'NO');
+const reasonsOf = (m: ModeResult) =>
+  Object.entries(m.releaseReasons ?? {})
+    .map(([reason, n]) => `${n} ${reason}`)
+    .join(', ');
 
 if (isMain(import.meta.url)) {
   let options: HerdOptions;

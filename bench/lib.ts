@@ -11,6 +11,8 @@ export interface BenchServer {
   url: string;
   port: number;
   child: ChildProcess;
+  /** How the leases ended so far, from the server's `lease released` log lines: { probe: 8 }. */
+  releaseReasons(): Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -18,8 +20,8 @@ export async function startBenchServer(node: string, args: string[]): Promise<Be
   const child = spawn(node, [BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let out = '';
   const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const m = /"port":(\d+)/.exec(out);
@@ -31,6 +33,15 @@ export async function startBenchServer(node: string, args: string[]): Promise<Be
     url: `http://127.0.0.1:${port}`,
     port,
     child,
+    releaseReasons() {
+      const counts: Record<string, number> = {};
+      for (const line of out.split('\n')) {
+        if (!line.includes('"lease released"')) continue;
+        const reason = String((JSON.parse(line) as { reason?: unknown }).reason);
+        counts[reason] = (counts[reason] ?? 0) + 1;
+      }
+      return counts;
+    },
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve();

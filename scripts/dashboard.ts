@@ -248,8 +248,10 @@ export function buildDashboard(): Dashboard {
       timeseries({
         title: 'Releases by reason',
         description:
-          'Leases ended per second, by reason: released (client DELETE), ready (pod became Ready), ' +
-          'pod_gone (pod deleted), expired (duration ran out), shutdown (server stopped).',
+          'Leases ended per second, by reason: released (client DELETE), probe (the pod’s own probe, run by ' +
+          'the server, passed), ready (pod became Ready), failed (an app container cannot start: ' +
+          'CrashLoopBackOff, image pull or config error), pod_gone (pod deleted), expired (duration ran out), ' +
+          'shutdown (server stopped).',
         unit: 'ops',
         min: 0,
         targets: [
@@ -274,9 +276,22 @@ export function buildDashboard(): Dashboard {
     )
     .withPanel(
       timeseries({
+        title: 'App start to release',
+        description:
+          'From a holder pod’s first app container start to its lease’s release, p50/p90/p99 of ' +
+          'startup_lock_start_to_release_seconds, by reason (probe: the server’s own probe of the pod passed; ' +
+          'ready: the pod’s Ready condition). With release on the Ready condition alone this includes up to a ' +
+          'readiness-probe period.',
+        unit: 's',
+        min: 0,
+        targets: quantiles(m('start_to_release_seconds_bucket'), ['reason'], `{{reason}} on ${perNode}`),
+      }),
+    )
+    .withPanel(
+      timeseries({
         title: 'Expiry share',
         description:
-          'Share of ended leases that expired instead of being released early (released, ready, pod_gone; ' +
+          'Share of ended leases that expired instead of being released early (released, probe, ready, failed, pod_gone; ' +
           'shutdowns excluded). A high share means durations are wrong for the apps or release-on-ready is off. ' +
           'Alert StartupLockLeasesExpiring fires above 50% over an hour.',
         unit: 'percentunit',

@@ -94,13 +94,20 @@ export function createMetrics(lock: LockGaugesSource, edge: EdgeGaugesSource = {
     }),
     releases: new Counter({
       name: 'startup_lock_lease_releases_total',
-      help: 'Leases ended, by reason (released early, expired, pod ready, pod gone, shutdown).',
+      help: "Leases ended, by reason (released early, expired, the pod's own probe passed, pod ready, app cannot start, pod gone, shutdown).",
       labelNames: ['reason'] as const,
       registers,
     }),
     stateWriteFailures: new Counter({
       name: 'startup_lock_state_write_failures_total',
       help: 'Writes of the state file (--state-file) that failed; grants wait until one succeeds.',
+      registers,
+    }),
+    startToRelease: new Histogram({
+      name: 'startup_lock_start_to_release_seconds',
+      help: "Time from a holder pod's first app container start to its lease's release, by reason (probe: the server's own probe passed; ready: the pod's Ready condition).",
+      labelNames: ['reason'] as const,
+      buckets: WAIT_BUCKETS,
       registers,
     }),
     checkUp: new Gauge({

@@ -118,8 +118,15 @@ export const serverSchema = {
   }),
   releaseOnReady: option({
     kind: 'boolean',
-    doc: 'Release a lease as soon as its holder pod is Ready, deleted or failed (needs --node-name).',
+    doc: 'Release a lease as soon as its holder pod passes its own probes or is Ready, cannot start, is deleted or failed (needs --node-name).',
     default: false,
+  }),
+  readyProbeInterval: option({
+    kind: 'duration',
+    doc: "With --release-on-ready, how often the server runs a holder pod's own startup/readiness probe against its IP; 0 waits for the Ready condition only.",
+    default: 100,
+    min: 0,
+    max: 60_000,
   }),
   events: option({
     kind: 'boolean',

@@ -46,7 +46,9 @@ interface PendingEvent {
 
 const RELEASED_BECAUSE: Record<Exclude<ReleaseReason, 'expired'>, string> = {
   released: 'the client released it',
+  probe: "the pod's own probes pass",
   ready: 'the pod is Ready',
+  failed: 'an app container cannot start',
   pod_gone: 'the pod was deleted, failed or completed',
   shutdown: 'the lock server shut down',
 };
@@ -77,7 +79,7 @@ export class EventRecorder {
           `Start-up slot ${lease.slot} on node ${this.options.nodeName} granted after waiting ${seconds(waitedMs)}; held for at most ${seconds(held)}`,
         );
       },
-      released: (lease, reason, heldMs) => {
+      released: (lease, reason, heldMs, note) => {
         if (reason === 'expired') {
           this.record(
             lease,
@@ -88,7 +90,7 @@ export class EventRecorder {
           this.record(
             lease,
             'StartupLockReleased',
-            `Start-up slot ${lease.slot} released after ${seconds(heldMs)}: ${RELEASED_BECAUSE[reason]}`,
+            `Start-up slot ${lease.slot} released after ${seconds(heldMs)}: ${RELEASED_BECAUSE[reason]}${note?.detail && reason !== 'ready' ? ` (${note.detail})` : ''}`,
           );
         }
       },

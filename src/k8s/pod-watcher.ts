@@ -1,13 +1,19 @@
-// --release-on-ready: watches the pods on this node and ends a lease the moment its holder pod
-// (`namespace/pod`) is Ready ('ready'), or is deleted, failed or completed ('pod_gone', which also takes
-// it out of the queue). The lease's duration stays the upper bound: while the API cannot be reached,
-// nothing is released early and leases simply run to their expiry.
+// --release-on-ready: watches the pods on this node and ends a lease as soon as its holder pod
+// (`namespace/pod`) is through its start-up: its own probes pass, run by the server (HolderProber,
+// 'probe'), or its Ready condition is True ('ready'), whichever comes first. It also ends when an app
+// container cannot start ('failed': CrashLoopBackOff, image pull or container config errors) and when
+// the pod is deleted, failed or completed ('pod_gone', which also takes it out of the queue). A pod with
+// no startup or readiness probe keeps its lease for its duration: nothing says when its start-up ends.
+// The lease's duration stays the upper bound: while the API cannot be reached, nothing is released
+// early and leases simply run to their expiry.
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../clock.js';
 import type { LockEngine } from '../lock/engine.js';
-import type { Lease } from '../lock/types.js';
+import type { Holder, Lease, LeaseId, ReleaseNote } from '../lock/types.js';
 import type { Logger } from '../log.js';
+import { HolderProber } from './holder-prober.js';
 import { requestTimeout } from './kube-config.js';
+import { appStartedAt, cannotStart, planOf } from './probe-spec.js';
 import { holderOf, isFinished, isReady } from './pods.js';
 import { Reflector, type ChangeType } from './reflector.js';
 
@@ -20,12 +26,17 @@ export interface PodWatcherOptions {
   engine: ReleasingEngine;
   clock: Clock;
   log: Logger;
+  /** Pause between two probes of a holder pod by the server itself; 0 leaves only the Ready condition. */
+  readyProbeIntervalMs: number;
   /** Bound on each list request. */
   requestTimeoutMs?: number;
 }
 
 export class PodWatcher {
   private readonly reflector: Reflector<V1Pod>;
+  private readonly prober: HolderProber | null;
+  /** Leases already logged as running for their duration (their pod has no probe). */
+  private readonly unprobed = new Set<LeaseId>();
   private running = false;
 
   constructor(private readonly options: PodWatcherOptions) {
@@ -51,10 +62,23 @@ export class PodWatcher {
       clock,
       log,
     });
+    this.prober =
+      options.readyProbeIntervalMs > 0
+        ? new HolderProber({
+            intervalMs: options.readyProbeIntervalMs,
+            clock,
+            log,
+            passed: (holder, pod, detail) => this.release(holder, pod, 'probe', detail),
+          })
+        : null;
     // A pod may already be Ready (or gone) when its lease is granted, e.g. after a container restart.
     // Judged after the grant returns, so the engine is not re-entered while it is granting.
     options.engine.listen({
       granted: (lease) => queueMicrotask(() => this.judgeGrant(lease)),
+      released: (lease) => {
+        this.prober?.forget(lease.holder);
+        this.unprobed.delete(lease.id);
+      },
     });
   }
 
@@ -65,6 +89,7 @@ export class PodWatcher {
 
   stop(): void {
     this.running = false;
+    this.prober?.stop();
     this.reflector.stop();
   }
 
@@ -90,11 +115,41 @@ export class PodWatcher {
     const uid = pod.metadata?.uid;
     if (lease?.uid && uid && lease.uid !== uid) return;
     if (type === 'DELETED' || isFinished(pod)) {
+      this.prober?.forget(holder);
       if (engine.releaseHolder(holder, 'pod_gone')) {
         log.debug({ holder, lease: lease?.id, phase: pod.status?.phase }, 'holder pod gone');
       }
-    } else if (lease !== undefined && isReady(pod)) {
-      engine.releaseHolder(holder, 'ready');
+      return;
     }
+    if (lease === undefined) return;
+    const failure = cannotStart(pod);
+    if (failure !== null) {
+      const detail = `container ${failure.container} is ${failure.reason}${failure.message ? `: ${failure.message}` : ''}`;
+      this.release(holder, pod, 'failed', detail);
+      return;
+    }
+    const plan = planOf(pod);
+    if (!plan.hasProbe) {
+      if (!this.unprobed.has(lease.id)) {
+        this.unprobed.add(lease.id);
+        log.info(
+          { holder, lease: lease.id, expiresAt: new Date(lease.expiresAt).toISOString() },
+          'holder pod has no startup or readiness probe: its lease runs for the duration it asked for',
+        );
+      }
+      return;
+    }
+    if (isReady(pod)) {
+      this.release(holder, pod, 'ready', 'the pod is Ready');
+      return;
+    }
+    this.prober?.follow(holder, pod, plan);
+  }
+
+  private release(holder: Holder, pod: V1Pod, reason: 'probe' | 'ready' | 'failed', detail: string): void {
+    this.prober?.forget(holder);
+    const startedAt = appStartedAt(pod);
+    const note: ReleaseNote = startedAt === undefined ? { detail } : { detail, appStartedAt: startedAt };
+    this.options.engine.releaseHolder(holder, reason, note);
   }
 }

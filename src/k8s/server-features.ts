@@ -15,7 +15,10 @@ export interface KubeFeatures {
   stop(): Promise<void>;
 }
 
-type Config = Pick<ServerConfig, 'releaseOnReady' | 'events' | 'nodeName' | 'kubeconfig'>;
+type Config = Pick<
+  ServerConfig,
+  'releaseOnReady' | 'readyProbeInterval' | 'events' | 'nodeName' | 'kubeconfig'
+>;
 
 /** Null when neither feature is on (no Kubernetes API needed at all). */
 export function createKubeFeatures(
@@ -27,7 +30,14 @@ export function createKubeFeatures(
   if (!config.releaseOnReady && !config.events) return null;
   const kubeConfig = loadKubeConfig(config.kubeconfig);
   const pods = config.releaseOnReady
-    ? new PodWatcher({ kubeConfig, nodeName: config.nodeName, engine, clock, log })
+    ? new PodWatcher({
+        kubeConfig,
+        nodeName: config.nodeName,
+        engine,
+        clock,
+        log,
+        readyProbeIntervalMs: config.readyProbeInterval,
+      })
     : null;
   const events = config.events
     ? new EventRecorder({
@@ -44,7 +54,12 @@ export function createKubeFeatures(
     start() {
       pods?.start();
       log.info(
-        { releaseOnReady: pods !== null, events: events !== null, node: config.nodeName },
+        {
+          releaseOnReady: pods !== null,
+          readyProbeIntervalMs: pods !== null ? config.readyProbeInterval : null,
+          events: events !== null,
+          node: config.nodeName,
+        },
         'kubernetes features on',
       );
     },

@@ -10,6 +10,7 @@ import type {
   LeaseId,
   LockListener,
   QueueEntry,
+  ReleaseNote,
   ReleaseReason,
   Snapshot,
 } from './types.js';
@@ -160,25 +161,32 @@ export class LockEngine {
     this.removeWaiter(waiter, 'hung_up');
   }
 
-  release(id: LeaseId, reason: ReleaseReason = 'released'): boolean {
+  release(id: LeaseId, reason: ReleaseReason = 'released', note?: ReleaseNote): boolean {
     const held = this.held.get(id);
     if (!held) return false;
     held.timer.cancel();
     this.held.delete(id);
     this.byHolder.delete(held.lease.holder);
     const heldMs = this.opts.clock.now() - held.lease.grantedAt;
-    this.emit((l) => l.released?.(held.lease, reason, heldMs));
+    this.emit((l) => l.released?.(held.lease, reason, heldMs, note));
     this.emit((l) => l.changed?.());
     this.pump();
     return true;
   }
 
-  /** Release whatever `holder` holds, and drop it from the queue (its pod is Ready, gone or failed). */
-  releaseHolder(holder: Holder, reason: 'ready' | 'pod_gone'): boolean {
+  /**
+   * Release whatever `holder` holds (its pod passed its probes, is Ready, cannot start, or is gone); a
+   * pod that is gone also leaves the queue.
+   */
+  releaseHolder(
+    holder: Holder,
+    reason: 'probe' | 'ready' | 'failed' | 'pod_gone',
+    note?: ReleaseNote,
+  ): boolean {
     const waiter = this.waiting.get(holder);
     if (waiter && reason === 'pod_gone') this.removeWaiter(waiter, 'pod_gone');
     const id = this.byHolder.get(holder);
-    return id !== undefined && this.release(id, reason);
+    return id !== undefined && this.release(id, reason, note);
   }
 
   extend(id: LeaseId, durationMs: number): Lease | null {

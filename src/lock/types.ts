@@ -30,7 +30,15 @@ export interface Lease {
 export type DenialReason =
   'locked' | 'checks_failing' | 'not_ready' | 'draining' | 'load' | 'queue_full' | 'timeout';
 
-export type ReleaseReason = 'released' | 'expired' | 'ready' | 'pod_gone' | 'shutdown';
+export type ReleaseReason = 'released' | 'expired' | 'probe' | 'ready' | 'failed' | 'pod_gone' | 'shutdown';
+
+/** Why a lease ended early, as the edge that ended it knows it (for logs, Events and metrics). */
+export interface ReleaseNote {
+  /** One line for people: which probe passed, which container cannot start. */
+  detail?: string;
+  /** Epoch ms when the holder's app container started (the start-up the lease covered). */
+  appStartedAt?: number;
+}
 
 export interface QueueEntry {
   holder: Holder;
@@ -72,7 +80,7 @@ export interface Dropped {
 /** What the engine tells the edges (metrics, logs, state file, Kubernetes Events). */
 export interface LockListener {
   granted?(lease: Lease, waitedMs: number): void;
-  released?(lease: Lease, reason: ReleaseReason, heldMs: number): void;
+  released?(lease: Lease, reason: ReleaseReason, heldMs: number, note?: ReleaseNote): void;
   extended?(lease: Lease): void;
   queued?(entry: QueueEntry, position: number): void;
   /** A waiter left the queue without a grant (hung up, grace over, pod gone). */

@@ -105,7 +105,15 @@ export async function startServer(
   ]) {
     metrics.denials.inc({ reason }, 0);
   }
-  const releaseReasons: ReleaseReason[] = ['released', 'expired', 'ready', 'pod_gone', 'shutdown'];
+  const releaseReasons: ReleaseReason[] = [
+    'released',
+    'expired',
+    'probe',
+    'ready',
+    'failed',
+    'pod_gone',
+    'shutdown',
+  ];
   for (const reason of releaseReasons) metrics.releases.inc({ reason }, 0);
 
   engine.listen({
@@ -114,10 +122,26 @@ export async function startServer(
       if (lease.api === 'v1') metrics.queueWait.observe(waitedMs / 1000);
       log.info({ holder: lease.holder, lease: lease.id, slot: lease.slot, waitedMs }, 'lease granted');
     },
-    released(lease, reason, heldMs) {
+    released(lease, reason, heldMs, note) {
       metrics.releases.inc({ reason });
       metrics.leaseHeld.observe(heldMs / 1000);
-      log.info({ holder: lease.holder, lease: lease.id, slot: lease.slot, reason, heldMs }, 'lease released');
+      const startedAt = note?.appStartedAt;
+      const startToReleaseMs = startedAt === undefined ? undefined : Math.max(0, clock.now() - startedAt);
+      if (startToReleaseMs !== undefined && (reason === 'probe' || reason === 'ready')) {
+        metrics.startToRelease.observe({ reason }, startToReleaseMs / 1000);
+      }
+      log.info(
+        {
+          holder: lease.holder,
+          lease: lease.id,
+          slot: lease.slot,
+          reason,
+          heldMs,
+          ...(note?.detail ? { detail: note.detail } : {}),
+          ...(startToReleaseMs !== undefined ? { startToReleaseMs } : {}),
+        },
+        'lease released',
+      );
     },
     queued(entry, position) {
       log.info({ holder: entry.holder, position }, 'holder queued');

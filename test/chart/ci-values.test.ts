@@ -14,7 +14,10 @@ const ciFiles = readdirSync(ciDir)
 // What each combination must show beyond "renders and validates".
 const expectations: Record<string, (objects: K8sObject[]) => void> = {
   'default-values.yaml': (objects) => {
-    expect(find(objects, 'ClusterRole')).to.equal(undefined);
+    // releaseOnReady is on by default: its ClusterRole reads pods, nothing more.
+    const server = asDaemonSet(get(objects, 'DaemonSet')).spec?.template.spec?.containers[0];
+    expect(server?.args).to.include('--release-on-ready');
+    expect(find(objects, 'ClusterRole')).to.not.equal(undefined);
   },
   'k8s-health-values.yaml': (objects) => {
     const containers = asDaemonSet(get(objects, 'DaemonSet')).spec?.template.spec?.containers ?? [];

@@ -54,8 +54,15 @@ describe('chart: rendering', function () {
       objects = await render();
     });
 
-    it('renders a ServiceAccount, a headless Service, a DaemonSet and the helm test pod, all valid', function () {
-      expect(objects.map((o) => o.kind).sort()).to.deep.equal(['DaemonSet', 'Pod', 'Service', 'ServiceAccount']);
+    it('renders a ServiceAccount, the pod-reading RBAC, a headless Service, a DaemonSet and the helm test pod, all valid', function () {
+      expect(objects.map((o) => o.kind).sort()).to.deep.equal([
+        'ClusterRole',
+        'ClusterRoleBinding',
+        'DaemonSet',
+        'Pod',
+        'Service',
+        'ServiceAccount',
+      ]);
       for (const obj of objects) validateObject(obj);
     });
 
@@ -113,7 +120,9 @@ describe('chart: rendering', function () {
       expect(flagValue(args, '--check-timeout')).to.equal('5s');
       expect(flagValue(args, '--shutdown-timeout')).to.equal('10s');
       expect(args).to.include('--legacy-api=true');
-      for (const off of ['--locks-per-core', '--max-load', '--check', '--release-on-ready', '--events', '--token-file', '--state-file']) {
+      expect(args).to.include('--release-on-ready');
+      expect(flagValue(args, '--ready-probe-interval')).to.equal('100ms');
+      for (const off of ['--locks-per-core', '--max-load', '--check', '--events', '--token-file', '--state-file']) {
         expect(args, off).not.to.include(off);
       }
     });
@@ -159,11 +168,20 @@ describe('chart: rendering', function () {
       expect(podSpec(objects).terminationGracePeriodSeconds).to.be.greaterThan(12);
     });
 
-    it('does not mount an API token and renders no RBAC when no feature needs the API', function () {
-      expect(podSpec(objects).automountServiceAccountToken).to.equal(false);
-      expect(get(objects, 'ServiceAccount', FULLNAME).automountServiceAccountToken).to.equal(false);
-      expect(find(objects, 'ClusterRole')).to.equal(undefined);
-      expect(find(objects, 'ClusterRoleBinding')).to.equal(undefined);
+    it('releases on the holder’s own probes: mounts an API token and may only read pods', function () {
+      expect(podSpec(objects).automountServiceAccountToken).to.equal(true);
+      expect(permissions(objects)).to.deep.equal({ pods: READ_ONLY });
+    });
+
+    it('does not mount an API token and renders no RBAC when no feature needs the API', async function () {
+      const off = await render({ set: ['releaseOnReady=false'] });
+      expect(podSpec(off).automountServiceAccountToken).to.equal(false);
+      expect(get(off, 'ServiceAccount', FULLNAME).automountServiceAccountToken).to.equal(false);
+      expect(find(off, 'ClusterRole')).to.equal(undefined);
+      expect(find(off, 'ClusterRoleBinding')).to.equal(undefined);
+      const args = container(off, 'server').args ?? [];
+      expect(args).not.to.include('--release-on-ready');
+      expect(args).not.to.include('--ready-probe-interval');
     });
 
     it('exposes the metrics port on a headless Service selecting the DaemonSet pods', function () {
@@ -315,22 +333,25 @@ describe('chart: rendering', function () {
   });
 
   describe('features and the RBAC they add', function () {
-    it('releaseOnReady: passes --release-on-ready and may only read pods', async function () {
-      const objects = await render({ set: ['releaseOnReady=true'] });
+    it('releaseOnReady: passes --release-on-ready with the probe interval and may only read pods', async function () {
+      const objects = await render({ set: ['releaseOnReady=true', 'readyProbeInterval=0'] });
       expect(container(objects, 'server').args).to.include('--release-on-ready');
+      expect(flagValue(container(objects, 'server').args, '--ready-probe-interval')).to.equal('0');
       expect(podSpec(objects).automountServiceAccountToken).to.equal(true);
       expect(permissions(objects)).to.deep.equal({ pods: READ_ONLY });
     });
 
     it('events: passes --events and may only create and patch events', async function () {
-      const objects = await render({ set: ['events=true'] });
+      const objects = await render({ set: ['events=true', 'releaseOnReady=false'] });
       expect(container(objects, 'server').args).to.include('--events');
       expect(podSpec(objects).automountServiceAccountToken).to.equal(true);
       expect(permissions(objects)).to.deep.equal({ events: ['create', 'patch'] });
     });
 
     it('k8sHealth: adds the health sidecar, wires it in as a check and may read DaemonSets, pods and nodes', async function () {
-      const objects = await render({ set: ['k8sHealth.enabled=true', 'checks[0]=tcp://127.0.0.1:10250'] });
+      const objects = await render({
+        set: ['k8sHealth.enabled=true', 'checks[0]=tcp://127.0.0.1:10250', 'releaseOnReady=false'],
+      });
       const health = container(objects, 'health');
       const args = health.args ?? [];
       expect(args[0]).to.equal('health');

@@ -36,6 +36,8 @@ const badCases: BadCase[] = [
   { title: 'a k8sHealth port above 65535', values: { k8sHealth: { port: 99999 } }, key: '/k8sHealth/port' },
   { title: 'hostNetwork as a string', values: { hostNetwork: 'yes' }, key: '/hostNetwork' },
   { title: 'releaseOnReady as a string', values: { releaseOnReady: 'true' }, key: '/releaseOnReady' },
+  { title: 'a readyProbeInterval that is not a duration', values: { readyProbeInterval: 'fast' }, key: '/readyProbeInterval' },
+  { title: 'a readyProbeInterval above a minute', values: { readyProbeInterval: '5m' }, key: '/readyProbeInterval' },
   { title: 'an unknown pull policy', values: { image: { pullPolicy: 'Sometimes' } }, key: '/image/pullPolicy' },
   { title: 'a digest that is not sha256', values: { image: { digest: 'latest' } }, key: '/image/digest' },
   { title: 'an unknown log level', values: { logLevel: 'verbose' }, key: '/logLevel' },

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { fakeApiPerTest } from '../support/fake-api-suite.js';
 import { FakeKubeApi, type JsonObject } from '../support/fake-kube-api.js';
-import { pod } from '../support/kube-pods.js';
+import { appPod, containersStatus, EXEC_READINESS, pod } from '../support/kube-pods.js';
 import { startServer, type ServerProc } from '../support/processes.js';
 
 const DIST = fileURLToPath(new URL('../../dist/k8s/events.js', import.meta.url));
@@ -48,6 +48,8 @@ describe('Kubernetes Events on the holder pod (real server, fake API)', function
     kubeconfig = path;
     uid = String((api.create('pods', pod(NS, 'app-0', NODE)).metadata as JsonObject).uid);
     api.create('pods', pod(NS, 'app-1', NODE));
+    // With an exec readiness probe (which the server cannot run) the kubelet's Ready releases app-2.
+    api.create('pods', appPod(NS, 'app-2', NODE, [EXEC_READINESS]));
   });
 
   const server = (extra: string[] = []) =>
@@ -120,12 +122,23 @@ describe('Kubernetes Events on the holder pod (real server, fake API)', function
   it('works alongside --release-on-ready: the release event says the pod is Ready', async () => {
     const s = await server(['--release-on-ready']);
     await api.waitForWatches('pods');
-    expect((await post(s, `holder=${NS}/app-0&duration=60`)).status).to.equal(200);
-    api.patch('pods', NS, 'app-0', {
+    expect((await post(s, `holder=${NS}/app-2&duration=60`)).status).to.equal(200);
+    api.patch('pods', NS, 'app-2', {
       status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
     });
     const released = asEvent(await api.waitFor('events', (e) => e.reason === 'StartupLockReleased'));
     expect(released.message).to.match(/: the pod is Ready$/);
-    expect(released.involvedObject.uid).to.equal(uid);
+    expect(released.involvedObject.name).to.equal('app-2');
+  });
+
+  it('with --release-on-ready the release event names the probe that passed', async () => {
+    const s = await server(['--release-on-ready']);
+    await api.waitForWatches('pods');
+    expect((await post(s, `holder=${NS}/app-2&duration=60`)).status).to.equal(200);
+    api.patch('pods', NS, 'app-2', containersStatus([{ name: 'app', ready: true }]));
+    const released = asEvent(await api.waitFor('events', (e) => e.reason === 'StartupLockReleased'));
+    expect(released.message).to.match(
+      /: the pod's own probes pass \(app: readinessProbe \(exec\) the kubelet reports ready\)$/,
+    );
   });
 });

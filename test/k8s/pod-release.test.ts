@@ -1,11 +1,12 @@
 // --release-on-ready on the real server process, against the fake API: a lease ends the moment its
 // holder pod is Ready, deleted or failed; watches that drop or expire recover; an unreachable API
-// changes nothing but the early release (leases run to their duration).
+// changes nothing but the early release (leases run to their duration). The pods' probes here are exec
+// probes, which the server cannot run itself: the kubelet's Ready decides (own probing: holder-probe.test.ts).
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { fakeApiPerTest } from '../support/fake-api-suite.js';
 import { FakeKubeApi } from '../support/fake-kube-api.js';
-import { pod, readyStatus } from '../support/kube-pods.js';
+import { appPod, EXEC_READINESS, pod, readyStatus } from '../support/kube-pods.js';
 import { startServer, type ServerProc } from '../support/processes.js';
 
 const DIST = fileURLToPath(new URL('../../dist/k8s/pod-watcher.js', import.meta.url));
@@ -60,9 +61,12 @@ describe('release on Ready (real server, fake API)', function () {
   fakeApiPerTest(DIST, (fake, path) => {
     api = fake;
     kubeconfig = path;
-    for (const name of ['app-0', 'app-1', 'app-2']) api.create('pods', pod(NS, name, NODE));
+    for (const name of ['app-0', 'app-1', 'app-2'])
+      api.create('pods', appPod(NS, name, NODE, [EXEC_READINESS]));
+    // A pod without any probe: nothing says when its start-up ends.
+    api.create('pods', pod(NS, 'no-probe', NODE));
     // A pod on another node with a holder-like name: never watched.
-    api.create('pods', pod(NS, 'elsewhere', 'node-2'));
+    api.create('pods', appPod(NS, 'elsewhere', 'node-2', [EXEC_READINESS]));
   });
 
   async function server(extra: string[] = []): Promise<ServerProc> {
@@ -94,6 +98,23 @@ describe('release on Ready (real server, fake API)', function () {
     expect(await acquire(s, `${NS}/app-1`)).to.equal(200);
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
     expect(metrics).to.match(/startup_lock_lease_releases_total\{reason="ready"\} 1/);
+  });
+
+  it('keeps the lease of a pod without a startup or readiness probe for its duration, Ready or not', async () => {
+    const s = await server(['--locks', '2']);
+    const r = releases(s);
+    expect(await acquire(s, `${NS}/no-probe`, 2)).to.equal(200);
+    expect(await acquire(s, `${NS}/app-0`)).to.equal(200);
+    const noted = s.waitForLog(
+      (l) => l.holder === `${NS}/no-probe` && /has no startup or readiness probe/.test(String(l.msg)),
+    );
+    api.patch('pods', NS, 'no-probe', readyStatus());
+    // app-0's Ready comes after no-probe's in the watch: once it has released, no-probe's was seen.
+    api.patch('pods', NS, 'app-0', readyStatus());
+    await r.next(`${NS}/app-0`, 'ready');
+    await noted;
+    const released = await r.next(`${NS}/no-probe`, 'expired', 5000);
+    expect(released.reason).to.equal('expired');
   });
 
   it('releases at grant time when the pod is already Ready', async () => {

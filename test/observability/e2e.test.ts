@@ -1,5 +1,6 @@
 // End to end: a real Prometheus scrapes a real startup-lock server every second while a herd of
-// clients takes, releases and abandons leases and a dependency check flips between up and down.
+// clients takes, releases and abandons leases and a dependency check flips between up and down, and
+// (with --release-on-ready on a fake API) some holders are released by their own probes.
 // Then every dashboard query runs through Prometheus' HTTP API, as Grafana would send it, and must
 // return data; the alert rules must evaluate without errors on the same data.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,6 +11,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { expect } from 'chai';
 
 import { buildDashboard } from '../../scripts/dashboard.js';
+import { FakeKubeApi } from '../support/fake-kube-api.js';
+import { appPod, containersStatus, EXEC_READINESS } from '../support/kube-pods.js';
 import { driveHerd, type HerdStats } from './helpers/herd.js';
 import {
   startFlipper,
@@ -26,6 +29,29 @@ import { requireBuiltServer, requireTool, RULES_FILE } from './helpers/tools.js'
 
 const HERD_MS = 20_000;
 const JOB = 'startup-lock';
+const NODE = 'e2e-node';
+
+/**
+ * Pods whose app already runs and whose (exec) readiness probe the kubelet reports passed: each is
+ * released by the server's probe as soon as it is granted, which feeds the start-to-release histogram.
+ */
+async function probedHolders(api: FakeKubeApi, base: string, until: number): Promise<number> {
+  let released = 0;
+  for (let k = 0; Date.now() < until; k++) {
+    const name = `probed-${k}`;
+    api.create('pods', appPod('e2e', name, NODE, [EXEC_READINESS]));
+    const startedAt = new Date(Date.now() - 1500).toISOString();
+    api.patch('pods', 'e2e', name, containersStatus([{ name: 'app', ready: true }], { startedAt }));
+    while (Date.now() < until + 10_000) {
+      const res = await fetch(`${base}/v1/leases?holder=e2e/${name}&duration=5&wait=3`, { method: 'POST' });
+      await res.arrayBuffer();
+      if (res.status === 200) break;
+    }
+    released++;
+    await delay(700);
+  }
+  return released;
+}
 
 /** Polls `probe` every 250 ms until it returns true, or fails after `timeoutMs`. Prometheus
  * offers no event for "scraped"; polling its API is the only way to wait for it. */
@@ -44,6 +70,7 @@ describe('end to end: Prometheus scraping a real server under a herd', function 
   let flipper: Flipper | undefined;
   let server: LockServer | undefined;
   let prometheus: Prometheus | undefined;
+  let kube: FakeKubeApi | undefined;
   let herd: HerdStats;
   let instance = '';
   let startS = 0;
@@ -55,9 +82,13 @@ describe('end to end: Prometheus scraping a real server under a herd', function 
     requireBuiltServer(this);
     dir = await mkdtemp(join(tmpdir(), 'startup-lock-e2e-'));
     flipper = await startFlipper(3_000);
+    kube = await FakeKubeApi.start();
+    const kubeconfig = await kube.writeKubeconfig();
     server = await startLockServer([
       ...['--locks', '2', '--timeout', '2s', '--check', flipper.url, '--failHc', '1s', '--passHc', '1s'],
+      ...['--release-on-ready', '--node-name', NODE, '--kubeconfig', kubeconfig],
     ]);
+    await kube.waitForWatches('pods');
     instance = `127.0.0.1:${server.port}`;
     prometheus = await startPrometheus(dir, [instance], [RULES_FILE]);
     const prom = prometheus.url;
@@ -68,6 +99,7 @@ describe('end to end: Prometheus scraping a real server under a herd', function 
     );
 
     startS = Date.now() / 1000;
+    const probed = probedHolders(kube, server.url, Date.now() + HERD_MS - 5_000);
     herd = await driveHerd(server.url, {
       v1Clients: 4,
       legacyClients: 2,
@@ -75,6 +107,7 @@ describe('end to end: Prometheus scraping a real server under a herd', function 
       legacyTailMs: 10_000,
       abandonEvery: 3,
     });
+    console.log(`      holders released by their probe: ${await probed}`);
     console.log(`      herd: ${JSON.stringify(herd)}`);
     // Two more scrapes after the herd, so the last expiries are in the data too.
     const herdEndS = Date.now() / 1000;
@@ -96,6 +129,7 @@ describe('end to end: Prometheus scraping a real server under a herd', function 
     await prometheus?.stop();
     await server?.stop();
     await flipper?.stop();
+    await kube?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

@@ -248,6 +248,26 @@ describe('lock engine', () => {
     expect(pc.lease?.holder).to.equal('ns/c');
   });
 
+  it('passes the note of a probe or failed release on to listeners, and grants the next waiter', () => {
+    const { engine } = setup({ slots: 1 });
+    const notes: [string, ReleaseReason, string | undefined][] = [];
+    engine.listen({ released: (l, r, _ms, note) => notes.push([l.holder, r, note?.detail]) });
+    engine.acquire('ns/a', null, 60_000, null);
+    const pb = new TestPoll();
+    engine.acquire('ns/b', null, 60_000, pb);
+    expect(
+      engine.releaseHolder('ns/a', 'probe', { detail: 'app: readinessProbe tcpSocket → connected' }),
+    ).to.equal(true);
+    expect(pb.lease?.holder).to.equal('ns/b');
+    expect(engine.releaseHolder('ns/b', 'failed', { detail: 'container app is CrashLoopBackOff' })).to.equal(
+      true,
+    );
+    expect(notes).to.deep.equal([
+      ['ns/a', 'probe', 'app: readinessProbe tcpSocket → connected'],
+      ['ns/b', 'failed', 'container app is CrashLoopBackOff'],
+    ]);
+  });
+
   it('restores leases and queue order from a snapshot, dropping leases already expired', () => {
     const a = setup({ slots: 2 });
     a.engine.acquire('ns/long', null, 60_000, null);

@@ -19,6 +19,7 @@ export const PROMISED_FAMILIES = {
   histogram: [
     'startup_lock_queue_wait_seconds',
     'startup_lock_lease_held_seconds',
+    'startup_lock_start_to_release_seconds',
     'startup_lock_check_duration_seconds',
   ],
   // prom-client collectDefaultMetrics: the ones the dashboard reads.
