@@ -38,6 +38,7 @@ const badCases: BadCase[] = [
   { title: 'releaseOnReady as a string', values: { releaseOnReady: 'true' }, key: '/releaseOnReady' },
   { title: 'a readyProbeInterval that is not a duration', values: { readyProbeInterval: 'fast' }, key: '/readyProbeInterval' },
   { title: 'a readyProbeInterval above a minute', values: { readyProbeInterval: '5m' }, key: '/readyProbeInterval' },
+  { title: 'a readyProbeInterval above a minute in ms', values: { readyProbeInterval: '60001ms' }, key: '/readyProbeInterval' },
   { title: 'an unknown pull policy', values: { image: { pullPolicy: 'Sometimes' } }, key: '/image/pullPolicy' },
   { title: 'a digest that is not sha256', values: { image: { digest: 'latest' } }, key: '/image/digest' },
   { title: 'an unknown log level', values: { logLevel: 'verbose' }, key: '/logLevel' },
