@@ -18,17 +18,7 @@ export interface EdgeGaugesSource {
 }
 
 export function createMetrics(lock: LockGaugesSource, edge: EdgeGaugesSource = { count: 0 }) {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  // prom-client also exports these three as gauges named *_total, which `promtool check metrics`
-  // rejects (non-counter with a _total suffix); the same values stay as nodejs_active_handles etc.
-  for (const name of [
-    'nodejs_active_handles_total',
-    'nodejs_active_requests_total',
-    'nodejs_active_resources_total',
-  ]) {
-    registry.removeSingleMetric(name);
-  }
+  const registry = processRegistry();
   const registers = [registry];
 
   // Gauges read the engine at scrape time, so the grant path does no extra work for them.
@@ -130,15 +120,7 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 /** The injector's metrics (`startup-lock inject`), in their own registry: it runs as its own process. */
 export function createInjectorMetrics() {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  for (const name of [
-    'nodejs_active_handles_total',
-    'nodejs_active_requests_total',
-    'nodejs_active_resources_total',
-  ]) {
-    registry.removeSingleMetric(name);
-  }
+  const registry = processRegistry();
   const registers = [registry];
   return {
     registry,
@@ -170,3 +152,19 @@ export function createInjectorMetrics() {
 }
 
 export type InjectorMetrics = ReturnType<typeof createInjectorMetrics>;
+
+/** A registry with Node's process metrics, less the three that `promtool check metrics` rejects. */
+function processRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  // prom-client also exports these three as gauges named *_total, which `promtool check metrics`
+  // rejects (non-counter with a _total suffix); the same values stay as nodejs_active_handles etc.
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ]) {
+    registry.removeSingleMetric(name);
+  }
+  return registry;
+}
