@@ -13,7 +13,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMai
   },
   health: {
     summary: "readiness of this node's DaemonSet pods, as an HTTP endpoint",
-    load: async () => (await import('./k8s/health-main.js')).main,
+    load: async () => (await import('./health/main.js')).main,
   },
   run: {
     summary: 'hold a cluster-wide lock on a Lease object while a command runs',

@@ -1,8 +1,8 @@
 // Runs one command's main and turns what it throws into the exit code and message every command
 // shares: --help (0), bad usage (2, one line per problem), an operational failure (1, one line), a bug
 // (1, with the stack). Used by dist/cli.js for every command and by the one-file acquire build.
-import { ConfigError, HelpRequested } from './config/load.js';
-import { OperationalError } from './errors.js';
+import { HelpRequested } from './config/load.js';
+import { OperationalError, ConfigError } from './errors.js';
 
 export type CommandMain = (argv: string[]) => Promise<number>;
 

@@ -3,3 +3,11 @@
 export class OperationalError extends Error {
   override name = 'OperationalError';
 }
+
+/** Bad usage (a flag, a variable, a config file): every problem, one line each; the CLI exits 2. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../errors.js';
 import { HttpProber } from './http.js';
 import type { Probe } from './probe.js';
 import { CheckScheduler } from './scheduler.js';

@@ -3,7 +3,8 @@
 // and light (node:net, no express/got/pino): this start-up is paid by every pod on the node.
 import type { Clock } from '../clock.js';
 import { acquireCommand, type AcquireConfig } from '../config/acquire.js';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
+import { ConfigError } from '../errors.js';
 import { readTokenFile } from '../config/token-file.js';
 import { acquire, type Outcome } from './acquire.js';
 import { send } from './http.js';

@@ -2,6 +2,7 @@
 // Precedence: flag > env > file > default. Every problem is collected and reported at once, one line
 // each, naming the option, the value given and what is allowed; the caller exits 2.
 import type Convict from 'convict';
+import { ConfigError } from '../errors.js';
 import {
   allowedOf,
   envOf,
@@ -50,13 +51,6 @@ function readConfigFile(path: string): string {
   const text = readFileSync(path, 'utf8');
   if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw tooBig();
   return text;
-}
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'ConfigError';
-  }
 }
 
 /** Thrown for --help: the text to print; the caller exits 0. */

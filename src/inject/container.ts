@@ -4,7 +4,7 @@
 // YAML or JSON.
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../errors.js';
 
 /** A container as JSON; only the fields the webhook reads are typed. */
 export interface Container {

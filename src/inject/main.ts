@@ -24,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
   // @kubernetes/client-node is ~75 MiB of RSS: loaded only when the webhook keeps its own certificate.
   const kube = selfManaged
     ? {
-        kubeConfig: (await import('../k8s/kube-config.js')).loadKubeConfig(config.kubeconfig),
+        kubeConfig: (await import('../kube/kube-config.js')).loadKubeConfig(config.kubeconfig),
         TlsKeeper: (await import('./tls-keeper.js')).TlsKeeper,
       }
     : undefined;

@@ -12,8 +12,8 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import type { Clock, TimerHandle } from '../clock.js';
-import { ApiCallError, classifyApiError, statusOf, type ApiCall } from '../k8s/api-error.js';
-import { requestTimeout } from '../k8s/kube-config.js';
+import { ApiCallError, classifyApiError, statusOf, type ApiCall } from '../kube/api-error.js';
+import { requestTimeout } from '../kube/kube-config.js';
 import type { Logger } from '../log.js';
 import { expiresAt, issueCa, issueServing, signedBy, splitPem, type KeyPair } from './certs.js';
 

@@ -2,8 +2,8 @@
 // switching is a matter of what is passed in: the reflector's watch (client-node's `Watch`) and list
 // function, and the Event recorder's `EventsApi`. Only types come from client-node (erased at build).
 import type { CoreV1Event, V1Pod, Watch } from '@kubernetes/client-node';
-import type { EventsApi } from '../k8s/events.js';
-import type { ListResult } from '../k8s/reflector.js';
+import type { EventsApi } from '../server/pods/events.js';
+import type { ListResult } from './reflector.js';
 import { KubeApiClient, KubeApiStatusError, type Query } from './client.js';
 
 /** What the reflector does with client-node's `new Watch(kubeConfig)`. */

@@ -3,7 +3,7 @@
 // server's footprint (importing that library alone costs ~75 MB RSS; got ~20–33 MB; node:https nothing
 // the process had not loaded: see docs/benchmarks.md, "Where the memory goes").
 //
-// Failures carry what src/k8s/api-error.ts reads from client-node's errors (`statusCode`, the Status
+// Failures carry what src/kube/api-error.ts reads from client-node's errors (`statusCode`, the Status
 // `body`; network errors keep their `code`), so classifyApiError sorts them the same way.
 import { Agent as HttpAgent, request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';

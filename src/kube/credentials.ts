@@ -1,10 +1,10 @@
 // Credentials for the lean Kubernetes API path (src/kube/): the in-cluster service account or a
-// kubeconfig file, read the way src/k8s/kube-config.ts reads them for @kubernetes/client-node, without
+// kubeconfig file, read the way src/kube/kube-config.ts reads them for @kubernetes/client-node, without
 // loading that library. Exec plugins and auth providers are not supported here: such a kubeconfig is
 // refused with a ConfigError that says to use in-cluster credentials or a token / client certificate.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../errors.js';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 

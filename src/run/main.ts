@@ -1,9 +1,10 @@
 // `startup-lock run --name NAME [options] -- COMMAND [ARGS…]`: argv → validated config → Runner.
 // Logs go to stderr so the command's stdout stays exactly its own.
 import { systemClock } from '../clock.js';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
+import { ConfigError } from '../errors.js';
 import { runCommand } from '../config/run.js';
-import type { LeaseApi } from '../k8s/lease-lock.js';
+import type { LeaseApi } from './lease-lock.js';
 import { createLogger } from '../log.js';
 import { resolveIdentity, resolveNamespace } from './identity.js';
 
@@ -18,9 +19,9 @@ export async function main(argv: string[]): Promise<number> {
   // --help and configuration errors answer at once.
   const { CoordinationV1Api } = await import('@kubernetes/client-node');
   const { contextNamespace, loadKubeConfig, requestTimeout, serviceAccountNamespace } =
-    await import('../k8s/kube-config.js');
-  const { LeaseLock } = await import('../k8s/lease-lock.js');
-  const { LeaseWatch } = await import('../k8s/lease-watch.js');
+    await import('../kube/kube-config.js');
+  const { LeaseLock } = await import('./lease-lock.js');
+  const { LeaseWatch } = await import('./lease-watch.js');
   const { Runner } = await import('./runner.js');
   const kubeConfig = loadKubeConfig(config.kubeconfig);
   const log = createLogger('run', config.logLevel, 'stderr');

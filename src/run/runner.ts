@@ -5,8 +5,8 @@ import { constants } from 'node:os';
 import type { Clock, TimerHandle } from '../clock.js';
 import { formatDuration } from '../config/formats.js';
 import type { RunConfig } from '../config/run.js';
-import { AccessDeniedError, ApiCallError } from '../k8s/api-error.js';
-import { LeaseLostError, type LeaseLock } from '../k8s/lease-lock.js';
+import { AccessDeniedError, ApiCallError } from '../kube/api-error.js';
+import { LeaseLostError, type LeaseLock } from './lease-lock.js';
 import type { Logger } from '../log.js';
 import { ChildGroup, describeExit, exitCodeOf, type ExitStatus } from './child.js';
 

@@ -86,10 +86,10 @@ export async function startServer(
     gate,
   });
   load = new LoadMonitor(config.maxLoad, cores, () => engine.reconsider(), config.loadavgFile);
-  // --release-on-ready / --events (src/k8s); the Kubernetes client is loaded only when one is on.
+  // --release-on-ready / --events (src/server/pods); the Kubernetes client is loaded only when one is on.
   const kube =
     config.releaseOnReady || config.events
-      ? (await import('../k8s/server-features.js')).createKubeFeatures(config, engine, clock, log)
+      ? (await import('./pods/features.js')).createKubeFeatures(config, engine, clock, log)
       : null;
   const connections = new ConnectionLimit(config.maxConnections, log);
   const metrics = createMetrics(engine, connections);

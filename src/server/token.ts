@@ -9,7 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock, TimerHandle } from '../clock.js';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../errors.js';
 import { readTokenFile } from '../config/token-file.js';
 import type { Logger } from '../log.js';
 

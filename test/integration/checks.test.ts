@@ -11,7 +11,7 @@ import type { CheckScheduler } from '../../src/checks/scheduler.js';
 import { probeTcp } from '../../src/checks/tcp.js';
 import type { CheckState } from '../../src/checks/types.js';
 import { systemClock } from '../../src/clock.js';
-import { ConfigError } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
 import { startProcess, startServer, stopAll, type Proc } from '../support/processes.js';
 import { makeThrowawayCa, type ThrowawayCa } from '../support/throwaway-ca.js';
 

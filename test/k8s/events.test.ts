@@ -7,7 +7,7 @@ import { FakeKubeApi, type JsonObject } from '../support/fake-kube-api.js';
 import { appPod, containersStatus, EXEC_READINESS, pod } from '../support/kube-pods.js';
 import { startServer, type ServerProc } from '../support/processes.js';
 
-const DIST = fileURLToPath(new URL('../../dist/k8s/events.js', import.meta.url));
+const DIST = fileURLToPath(new URL('../../dist/server/pods/events.js', import.meta.url));
 const NODE = 'node-1';
 const NS = 'team';
 

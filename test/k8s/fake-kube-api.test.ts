@@ -13,7 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { request } from 'node:http';
-import { requestTimeout } from '../../src/k8s/kube-config.js';
+import { requestTimeout } from '../../src/kube/kube-config.js';
 import { AsyncQueue } from '../support/async-queue.js';
 import { FakeKubeApi, type JsonObject } from '../support/fake-kube-api.js';
 import { kubeConfigFor, statusOf } from '../support/kube-client.js';

@@ -8,7 +8,7 @@ import { FakeKubeApi, type JsonObject } from '../support/fake-kube-api.js';
 import { readyStatus } from '../support/kube-pods.js';
 import { startProcess, type Proc } from '../support/processes.js';
 
-const DIST = fileURLToPath(new URL('../../dist/k8s/daemonset-health.js', import.meta.url));
+const DIST = fileURLToPath(new URL('../../dist/health/daemonset-health.js', import.meta.url));
 const NODE = 'node-1';
 const SYS = 'kube-system';
 

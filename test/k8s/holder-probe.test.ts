@@ -16,7 +16,7 @@ import { appPod, containersStatus, type ContainerState } from '../support/kube-p
 import { startServer, type ServerProc } from '../support/processes.js';
 import { makeThrowawayCa, type ThrowawayCa } from '../support/throwaway-ca.js';
 
-const DIST = fileURLToPath(new URL('../../dist/k8s/holder-prober.js', import.meta.url));
+const DIST = fileURLToPath(new URL('../../dist/server/pods/prober.js', import.meta.url));
 const NODE = 'node-1';
 const NS = 'team';
 const INTERVAL_MS = 200;

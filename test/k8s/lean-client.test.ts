@@ -1,13 +1,13 @@
 // The lean Kubernetes API path (src/kube/) against the fake API server: list, watch (events, bookmarks,
-// 410 Gone), errors sorted as src/k8s/api-error.ts sorts client-node's, and every kind of credentials the
+// 410 Gone), errors sorted as src/kube/api-error.ts sorts client-node's, and every kind of credentials the
 // server accepts (in-cluster token and CA, kubeconfig with a token or a client certificate).
 import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { ConfigError } from '../../src/config/load.js';
-import { AccessDeniedError, ApiCallError, classifyApiError } from '../../src/k8s/api-error.js';
+import { ConfigError } from '../../src/errors.js';
+import { AccessDeniedError, ApiCallError, classifyApiError } from '../../src/kube/api-error.js';
 import { isGone, leanEventsApi, leanList, leanWatch } from '../../src/kube/adapters.js';
 import { KubeApiClient, KubeApiStatusError } from '../../src/kube/client.js';
 import { loadKubeCredentials, type KubeCredentials } from '../../src/kube/credentials.js';

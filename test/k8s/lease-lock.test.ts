@@ -2,7 +2,7 @@
 // races decided by resourceVersion, renew/release/--once markers, N holders, typed errors.
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { AccessDeniedError, ApiCallError } from '../../src/k8s/api-error.js';
+import { AccessDeniedError, ApiCallError } from '../../src/kube/api-error.js';
 import {
   COMPLETED_ANNOTATION,
   COMPLETED_BY_ANNOTATION,
@@ -10,7 +10,7 @@ import {
   LeaseLostError,
   leaseNames,
   LOCK_LABEL,
-} from '../../src/k8s/lease-lock.js';
+} from '../../src/run/lease-lock.js';
 import { FakeKubeApi, type JsonObject } from '../support/fake-kube-api.js';
 import { kubeConfigFor } from '../support/kube-client.js';
 import { ManualClock } from '../support/fake-clock.js';

@@ -2,7 +2,7 @@
 // controller decides it.
 import type { V1Node, V1NodeSelectorRequirement, V1PodSpec, V1Taint } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { daemonSetTolerations, placement, tolerates } from '../../src/k8s/placement.js';
+import { daemonSetTolerations, placement, tolerates } from '../../src/health/placement.js';
 
 function node(labels: Record<string, string> = {}, taints: V1Taint[] = [], name = 'node-1'): V1Node {
   return { metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } }, spec: { taints } };

@@ -9,7 +9,7 @@ import { FakeKubeApi } from '../support/fake-kube-api.js';
 import { appPod, EXEC_READINESS, pod, readyStatus } from '../support/kube-pods.js';
 import { startServer, type ServerProc } from '../support/processes.js';
 
-const DIST = fileURLToPath(new URL('../../dist/k8s/pod-watcher.js', import.meta.url));
+const DIST = fileURLToPath(new URL('../../dist/server/pods/watcher.js', import.meta.url));
 const NODE = 'node-1';
 const NS = 'team';
 

@@ -1,7 +1,8 @@
 // `startup-lock run` settings: kubelock's defaults, client-go's timing rules as clear errors, the
 // command after `--`, identity and namespace resolution.
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
 import { runCommand } from '../../src/config/run.js';
 import { resolveIdentity, resolveNamespace } from '../../src/run/identity.js';
 

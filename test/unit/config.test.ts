@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { parseCheckUrl, parseDuration } from '../../src/config/formats.js';
-import { ConfigError, HelpRequested, loadConfig } from '../../src/config/load.js';
+import { HelpRequested, loadConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
 import { serverCommand } from '../../src/config/server.js';
 
 function problems(argv: string[], env: NodeJS.ProcessEnv = {}): string[] {

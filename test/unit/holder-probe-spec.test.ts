@@ -3,8 +3,12 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import pino from 'pino';
-import { HolderProber } from '../../src/k8s/holder-prober.js';
-import { healthCheckRequest, servingStatusOf, type AttemptResult } from '../../src/k8s/probe-attempt.js';
+import { HolderProber } from '../../src/server/pods/prober.js';
+import {
+  healthCheckRequest,
+  servingStatusOf,
+  type AttemptResult,
+} from '../../src/server/pods/probe-attempt.js';
 import {
   appContainersRunning,
   appStartedAt,
@@ -12,7 +16,7 @@ import {
   planOf,
   resolvePort,
   type ProbeTarget,
-} from '../../src/k8s/probe-spec.js';
+} from '../../src/server/pods/probe-spec.js';
 import { ManualClock } from '../support/fake-clock.js';
 
 const podWith = (...containers: V1Container[]): V1Pod => ({

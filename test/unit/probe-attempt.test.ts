@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { expect } from 'chai';
-import { runProbe } from '../../src/k8s/probe-attempt.js';
+import { runProbe } from '../../src/server/pods/probe-attempt.js';
 
 describe('holder probes: one attempt', function () {
   this.timeout(10_000);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { ConfigError } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
 import { BearerToken, POLL_MS, PREVIOUS_GRACE_MS } from '../../src/server/token.js';
 import { FakeClock } from '../support/fake-clock.js';
 

@@ -6,7 +6,7 @@
 // Naming: --holders 1 uses the Lease NAME itself; --holders N uses NAME-0 … NAME-(N-1).
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { Clock } from '../clock.js';
-import { classifyApiError, statusOf, type ApiCall, type ApiVerb } from './api-error.js';
+import { classifyApiError, statusOf, type ApiCall, type ApiVerb } from '../kube/api-error.js';
 
 export const LEASE_RESOURCE = 'leases.coordination.k8s.io';
 /** Set on a Lease when a --once command succeeded: the RFC 3339 time it finished. */

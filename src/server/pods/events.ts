@@ -4,12 +4,12 @@
 // A 403 is logged once, naming the permission, and Events pause for a while instead of failing each time.
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
-import type { Clock } from '../clock.js';
-import type { Lease, ReleaseReason } from '../lock/types.js';
-import type { LockEngine } from '../lock/engine.js';
-import type { Logger } from '../log.js';
-import { AccessDeniedError, classifyApiError } from './api-error.js';
-import { requestTimeout } from './kube-config.js';
+import type { Clock } from '../../clock.js';
+import type { Lease, ReleaseReason } from '../../lock/types.js';
+import type { LockEngine } from '../../lock/engine.js';
+import type { Logger } from '../../log.js';
+import { AccessDeniedError, classifyApiError } from '../../kube/api-error.js';
+import { requestTimeout } from '../../kube/kube-config.js';
 
 export const EVENT_SOURCE = 'startup-lock';
 export const REPORTING_CONTROLLER = 'startup-lock.io/server';

@@ -1,7 +1,7 @@
 // How every command reaches the Kubernetes API: the in-cluster service account, or a kubeconfig file
 // (--kubeconfig / $KUBECONFIG) when one is given. Also where a pod learns its own namespace.
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../errors.js';
 import {
   KubeConfig,
   Observable,

@@ -7,15 +7,15 @@
 // The lease's duration stays the upper bound: while the API cannot be reached, nothing is released
 // early and leases simply run to their expiry.
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import type { Clock } from '../clock.js';
-import type { LockEngine } from '../lock/engine.js';
-import type { Holder, Lease, LeaseId, ReleaseNote } from '../lock/types.js';
-import type { Logger } from '../log.js';
-import { HolderProber } from './holder-prober.js';
-import { requestTimeout } from './kube-config.js';
+import type { Clock } from '../../clock.js';
+import type { LockEngine } from '../../lock/engine.js';
+import type { Holder, Lease, LeaseId, ReleaseNote } from '../../lock/types.js';
+import type { Logger } from '../../log.js';
+import { HolderProber } from './prober.js';
+import { requestTimeout } from '../../kube/kube-config.js';
 import { appStartedAt, cannotStart, planOf } from './probe-spec.js';
-import { holderOf, isFinished, isReady } from './pods.js';
-import { Reflector, type ChangeType } from './reflector.js';
+import { holderOf, isFinished, isReady } from '../../kube/pods.js';
+import { Reflector, type ChangeType } from '../../kube/reflector.js';
 
 /** The part of the engine the watcher drives. */
 export type ReleasingEngine = Pick<LockEngine, 'releaseHolder' | 'leaseOf' | 'listen'>;

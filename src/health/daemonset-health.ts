@@ -12,11 +12,11 @@ import {
 } from '@kubernetes/client-node';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
-import type { AccessDeniedError, ApiCallError } from './api-error.js';
-import { requestTimeout } from './kube-config.js';
+import type { AccessDeniedError, ApiCallError } from '../kube/api-error.js';
+import { requestTimeout } from '../kube/kube-config.js';
 import { placement } from './placement.js';
-import { isRunningAndReady } from './pods.js';
-import { Reflector, type KubeObject } from './reflector.js';
+import { isRunningAndReady } from '../kube/pods.js';
+import { Reflector, type KubeObject } from '../kube/reflector.js';
 
 /** A DaemonSet carrying this label (value "true") is never waited for. */
 export const SKIP_LABEL = 'startup-lock/skip-health';

@@ -3,9 +3,9 @@
 // probe is sent to the pod's IP, and when every container passes, `passed` is called (the lease ends,
 // reason `probe`). Only holders are followed, so at most --locks pods are ever probed.
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Clock, TimerHandle } from '../clock.js';
-import type { Holder } from '../lock/types.js';
-import type { Logger } from '../log.js';
+import type { Clock, TimerHandle } from '../../clock.js';
+import type { Holder } from '../../lock/types.js';
+import type { Logger } from '../../log.js';
 import { describeTarget, runProbe, type AttemptResult, type ProbeRunner } from './probe-attempt.js';
 import { appContainersRunning, kubeletSays, type ContainerGate, type StartupPlan } from './probe-spec.js';
 

@@ -5,8 +5,8 @@ import { healthCommand } from '../config/health.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { DaemonSetHealth } from './daemonset-health.js';
-import { startHealthHttp } from './health-http.js';
-import { loadKubeConfig } from './kube-config.js';
+import { startHealthHttp } from './http.js';
+import { loadKubeConfig } from '../kube/kube-config.js';
 
 export async function main(argv: string[]): Promise<number> {
   const { config } = loadConfig(healthCommand, argv);

@@ -4,7 +4,7 @@
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
-import { statusOf } from './api-error.js';
+import { statusOf } from '../kube/api-error.js';
 
 export interface LeaseWatchOptions {
   kubeConfig: KubeConfig;

@@ -1,13 +1,13 @@
 // The lock server's Kubernetes features, assembled in one place so server.ts only creates, starts and
 // stops them: --release-on-ready (the pod watcher) and --events (the Event recorder).
 import { hostname } from 'node:os';
-import type { Clock } from '../clock.js';
-import type { ServerConfig } from '../config/server.js';
-import type { LockEngine } from '../lock/engine.js';
-import type { Logger } from '../log.js';
+import type { Clock } from '../../clock.js';
+import type { ServerConfig } from '../../config/server.js';
+import type { LockEngine } from '../../lock/engine.js';
+import type { Logger } from '../../log.js';
 import { EventRecorder } from './events.js';
-import { loadKubeConfig } from './kube-config.js';
-import { PodWatcher } from './pod-watcher.js';
+import { loadKubeConfig } from '../../kube/kube-config.js';
+import { PodWatcher } from './watcher.js';
 
 export interface KubeFeatures {
   /** Begin watching (call once the server listens). */
