@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { readTokenFile } from '../config/token-file.js';
 import { acquire, type Outcome } from './acquire.js';
 import { send } from './http.js';
+import { newClientId } from './id.js';
 import { createClientLogger, type ClientLogger } from './log.js';
 
 // Built-ins through getBuiltinModule, not ESM imports, which build namespaces (see src/client/http.ts).
@@ -47,7 +48,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         failOpenAfterMs: config.failOpenAfter,
         waitMs: config.wait,
         token,
-        client: globalThis.crypto.randomUUID(),
+        client: newClientId(),
         rereadToken: () => {
           try {
             return readToken(config);
