@@ -10,9 +10,6 @@ import { send } from './http.js';
 import { newClientId } from './id.js';
 import { createClientLogger, type ClientLogger } from './log.js';
 
-// Built-ins through getBuiltinModule, not ESM imports, which build namespaces (see src/client/http.ts).
-const { hostname } = process.getBuiltinModule('node:os');
-
 /** Real timers that keep the process alive: between polls the client has nothing else pending. */
 const liveClock: Clock = {
   now: () => Date.now(),
@@ -91,6 +88,9 @@ function holderOf(config: AcquireConfig, env: NodeJS.ProcessEnv, log: ClientLogg
   if (config.holder !== '') return config.holder;
   const namespace = env.POD_NAMESPACE || 'default';
   if (env.POD_NAME) return `${namespace}/${env.POD_NAME}`;
+  // node:os through getBuiltinModule (not an ESM import, which builds a namespace; see http.ts), and
+  // only here: with the downward API, as in the chart, it is never loaded.
+  const { hostname } = process.getBuiltinModule('node:os');
   const holder = `${namespace}/${hostname()}-${Math.random().toString(16).slice(2, 8)}`;
   log.warn({ holder }, 'no $POD_NAME (downward API) and no --holder: using a made-up holder name');
   return holder;
