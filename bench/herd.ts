@@ -466,7 +466,7 @@ function targetRows(r: HerdResult): [string, string, string, string][] {
     for (const m of [at('unmanaged-counted'), at('unmanaged-unseen')])
       if (m)
         rows.push([
-          `kubelet every ${p} s, ${m.label}: makespan / limit, most start-ups at once`,
+          `${m.label}: makespan / limit, most start-ups at once`,
           `${m.makespanOverLimit}× (${m.makespanS} s), ${m.maxStartingAtOnce} at once`,
           '',
           '',

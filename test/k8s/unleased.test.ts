@@ -85,7 +85,7 @@ describe('every start-up on the node counts (real server, fake API, real acquire
   }
 
   it('holds a waiting acquire back while a pod without the client starts, and grants it within a second of Ready', async () => {
-    const s = await server();
+    const s = await server(['--events']);
     api.patch('pods', 'other', 'web', starting());
     await s.waitForLog(counted('other/web'));
     const waiting = acquire(s, `${NS}/app-0`);
@@ -106,6 +106,9 @@ describe('every start-up on the node counts (real server, fake API, real acquire
     expect(latency).to.be.below(1000);
     expect((await waiting.exited).code).to.equal(0);
     expect(s.logs().find(uncounted('other/web', 'started'))).to.not.equal(undefined);
+    // kubectl describe pod says why it waited.
+    const event = await api.waitFor('events', (e) => e.reason === 'StartupLockGranted');
+    expect(String(event.message)).to.match(/the node was busy with 1 start-up without a lease/);
   });
 
   it("counts a holder's app container that restarts after its release, as kind restart", async () => {
