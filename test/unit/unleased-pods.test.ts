@@ -144,6 +144,32 @@ describe('unleased start-ups: the counter', () => {
     expect(engine.unleasedStarts().map((u) => u.kind)).to.deep.equal(['restart']);
   });
 
+  it('does not count the start-up of a lease restored from the state file once it is released', () => {
+    const { clock, engine, counter } = setup();
+    const t = clock.now();
+    engine.restore({
+      version: 1,
+      savedAt: t,
+      leases: [
+        {
+          id: 'l0' as never,
+          holder: 'a/app',
+          uid: 'app-uid',
+          client: null,
+          slot: 0,
+          api: 'v1',
+          grantedAt: t,
+          expiresAt: t + 60_000,
+        },
+      ],
+      queue: [],
+    });
+    clock.advance(2000);
+    engine.release(engine.leaseOf('a/app')!.id, 'probe');
+    counter.judge('MODIFIED', podOf('a', 'app', { startedAt: t + 100 }));
+    expect(engine.unleasedCount).to.equal(0);
+  });
+
   it('drops what it counted while the watch is broken and counts the fresh list once back', () => {
     const { clock, engine, counter, ended } = setup();
     const pod = podOf('a', 'web', { startedAt: clock.now() });

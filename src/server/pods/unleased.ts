@@ -6,7 +6,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../clock.js';
 import type { LockEngine } from '../../lock/engine.js';
-import type { Holder, UnleasedEnd } from '../../lock/types.js';
+import type { Holder, Lease, UnleasedEnd } from '../../lock/types.js';
 import type { Logger } from '../../log.js';
 import { holderOf, isFinished } from '../../kube/pods.js';
 import type { ChangeType } from '../../kube/reflector.js';
@@ -102,17 +102,9 @@ export class UnleasedCounter {
           })
         : null;
     engine.listen({
-      granted: (lease) => {
-        if (lease.api !== 'v1') return;
-        this.holders.delete(lease.holder);
-        this.holders.set(lease.holder, { uid: lease.uid, endedAt: Infinity });
-        if (this.holders.size > MAX_REMEMBERED)
-          this.holders.delete(this.holders.keys().next().value as Holder);
-      },
-      released: (lease) => {
-        const h = this.holders.get(lease.holder);
-        if (h) h.endedAt = clock.now();
-      },
+      granted: (lease) => this.remember(lease, Infinity),
+      // Also for a lease restored from the state file, which this process never saw granted.
+      released: (lease) => this.remember(lease, clock.now()),
       unleasedEnded: (start, why) => this.forget(start.pod, why),
     });
   }
@@ -161,6 +153,14 @@ export class UnleasedCounter {
   stop(): void {
     this.seeing = false;
     this.prober?.stop();
+  }
+
+  /** A pod that holds a lease (endedAt Infinity) or held one until endedAt; the oldest are dropped. */
+  private remember(lease: Lease, endedAt: number): void {
+    if (lease.api !== 'v1') return;
+    this.holders.delete(lease.holder);
+    this.holders.set(lease.holder, { uid: lease.uid, endedAt });
+    if (this.holders.size > MAX_REMEMBERED) this.holders.delete(this.holders.keys().next().value as Holder);
   }
 
   private forget(pod: Holder, why: UnleasedEnd): void {
