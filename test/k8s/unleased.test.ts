@@ -3,6 +3,8 @@
 // container restarting after its lease ended, takes a slot until it is ready, gone or --unleased-max
 // old; a waiting acquire stays queued meanwhile. Excluded pods and the server's own never count; with
 // the API unreachable, nothing that cannot be seen is counted.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { fakeApiPerTest } from '../support/fake-api-suite.js';
@@ -133,6 +135,37 @@ describe('every start-up on the node counts (real server, fake API, real acquire
       s.logs().filter(counted(`${NS}/app-0`)),
       'the start-up its lease covered counted too',
     ).to.have.length(1);
+  });
+
+  it("frees the slot as soon as the server's own probe of the unleased pod passes, before the kubelet's Ready", async () => {
+    let healthy = false;
+    const app = createServer((_req, res) => res.writeHead(healthy ? 200 : 503).end());
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (app.address() as AddressInfo).port;
+      api.create(
+        'pods',
+        appPod('other', 'http', NODE, [
+          {
+            name: 'app',
+            image: 'app:1',
+            readinessProbe: { httpGet: { path: '/ready', port }, periodSeconds: 10 },
+          },
+        ]),
+      );
+      const s = await server(['--ready-probe-interval', '100ms']);
+      api.patch('pods', 'other', 'http', starting());
+      await s.waitForLog(counted('other/http'));
+      const waiting = acquire(s, `${NS}/app-0`);
+      await staysQueued(s, waiting, `${NS}/app-0`);
+      healthy = true;
+      // The kubelet still reports the container not ready: only the server's own probe can end it.
+      expect((await waiting.exited).code).to.equal(0);
+      expect(s.logs().find(uncounted('other/http', 'started'))).to.not.equal(undefined);
+    } finally {
+      app.closeAllConnections();
+      await new Promise<void>((resolve) => app.close(() => resolve()));
+    }
   });
 
   it('frees the slot of a start-up that never gets ready after --unleased-max', async () => {

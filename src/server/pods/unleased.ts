@@ -6,7 +6,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../clock.js';
 import type { LockEngine } from '../../lock/engine.js';
-import type { Holder, Lease, UnleasedEnd } from '../../lock/types.js';
+import type { Holder, Lease } from '../../lock/types.js';
 import type { Logger } from '../../log.js';
 import { holderOf, isFinished } from '../../kube/pods.js';
 import type { ChangeType } from '../../kube/reflector.js';
@@ -105,7 +105,7 @@ export class UnleasedCounter {
       granted: (lease) => this.remember(lease, Infinity),
       // Also for a lease restored from the state file, which this process never saw granted.
       released: (lease) => this.remember(lease, clock.now()),
-      unleasedEnded: (start, why) => this.forget(start.pod, why),
+      unleasedEnded: (start) => this.forget(start.pod),
     });
   }
 
@@ -120,6 +120,7 @@ export class UnleasedCounter {
     if (held?.uid && uid && held.uid !== uid) this.holders.delete(key);
     if (type === 'DELETED' || isFinished(pod)) {
       this.holders.delete(key);
+      this.probed.delete(key);
       engine.endUnleased(key, 'gone');
       return;
     }
@@ -163,9 +164,8 @@ export class UnleasedCounter {
     if (this.holders.size > MAX_REMEMBERED) this.holders.delete(this.holders.keys().next().value as Holder);
   }
 
-  private forget(pod: Holder, why: UnleasedEnd): void {
+  private forget(pod: Holder): void {
     this.counted.delete(pod);
     this.prober?.forget(pod);
-    if (why === 'gone') this.probed.delete(pod);
   }
 }
