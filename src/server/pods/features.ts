@@ -1,5 +1,6 @@
 // The lock server's Kubernetes features, assembled in one place so server.ts only creates, starts and
-// stops them: --release-on-ready (the pod watcher) and --events (the Event recorder).
+// stops them: --release-on-ready (the pod watcher, and with --count-unleased the counter of start-ups
+// without a lease it feeds) and --events (the Event recorder).
 import { hostname } from 'node:os';
 import type { Clock } from '../../clock.js';
 import type { ServerConfig } from '../../config/server.js';
@@ -7,6 +8,7 @@ import type { LockEngine } from '../../lock/engine.js';
 import type { Logger } from '../../log.js';
 import { EventRecorder } from './events.js';
 import { loadKubeConfig } from '../../kube/kube-config.js';
+import { UnleasedCounter } from './unleased.js';
 import { PodWatcher } from './watcher.js';
 
 export interface KubeFeatures {
@@ -17,7 +19,18 @@ export interface KubeFeatures {
 
 type Config = Pick<
   ServerConfig,
-  'releaseOnReady' | 'readyProbeInterval' | 'events' | 'nodeName' | 'kubeconfig'
+  | 'releaseOnReady'
+  | 'readyProbeInterval'
+  | 'events'
+  | 'nodeName'
+  | 'kubeconfig'
+  | 'countUnleased'
+  | 'unleasedMax'
+  | 'unleasedExcludeNamespace'
+  | 'unleasedExcludeLabel'
+  | 'unleasedDaemonsets'
+  | 'podName'
+  | 'podNamespace'
 >;
 
 /** Null when neither feature is on (no Kubernetes API needed at all). */
@@ -29,6 +42,22 @@ export function createKubeFeatures(
 ): KubeFeatures | null {
   if (!config.releaseOnReady && !config.events) return null;
   const kubeConfig = loadKubeConfig(config.kubeconfig);
+  const unleased =
+    config.releaseOnReady && config.countUnleased
+      ? new UnleasedCounter({
+          rules: {
+            maxMs: config.unleasedMax,
+            excludeNamespaces: config.unleasedExcludeNamespace,
+            excludeLabels: config.unleasedExcludeLabel,
+            daemonSets: config.unleasedDaemonsets,
+            self: config.podName === '' ? '' : `${config.podNamespace}/${config.podName}`,
+          },
+          engine,
+          clock,
+          log,
+          probeIntervalMs: config.readyProbeInterval,
+        })
+      : null;
   const pods = config.releaseOnReady
     ? new PodWatcher({
         kubeConfig,
@@ -37,6 +66,7 @@ export function createKubeFeatures(
         clock,
         log,
         readyProbeIntervalMs: config.readyProbeInterval,
+        unleased,
       })
     : null;
   const events = config.events
@@ -57,6 +87,7 @@ export function createKubeFeatures(
         {
           releaseOnReady: pods !== null,
           readyProbeIntervalMs: pods !== null ? config.readyProbeInterval : null,
+          countUnleased: unleased !== null ? { maxMs: config.unleasedMax, self: config.podName } : false,
           events: events !== null,
           node: config.nodeName,
         },
