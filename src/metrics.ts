@@ -1,6 +1,7 @@
 // Every metric the product exports, defined in one place (prom-client, one registry, names prefixed
 // startup_lock_). The engine never touches these: the server's edges observe what it reports.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { APIS, DENIAL_REASONS, RELEASE_REASONS } from './lock/types.js';
 
 export interface LockGaugesSource {
   slotCount: number;
@@ -56,7 +57,7 @@ export function createMetrics(lock: LockGaugesSource, edge: EdgeGaugesSource = {
     },
   });
 
-  return {
+  const metrics = {
     registry,
     queueWait: new Histogram({
       name: 'startup_lock_queue_wait_seconds',
@@ -114,6 +115,11 @@ export function createMetrics(lock: LockGaugesSource, edge: EdgeGaugesSource = {
       registers,
     }),
   };
+  // Every label value at 0 from the start, so rate() and alerts see a series before its first event.
+  for (const api of APIS) metrics.grants.inc({ api }, 0);
+  for (const reason of DENIAL_REASONS) metrics.denials.inc({ reason }, 0);
+  for (const reason of RELEASE_REASONS) metrics.releases.inc({ reason }, 0);
+  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
