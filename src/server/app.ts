@@ -15,7 +15,7 @@ import { Outcomes } from './outcomes.js';
 import {
   BadRequest,
   clientOf,
-  holderOf,
+  holderParam,
   queryOf,
   single,
   uidOf,
@@ -149,7 +149,7 @@ export function createApp(opts: AppOptions): LockApp {
 /** POST /v1/leases?holder=&uid=&client=&duration=&wait= → what it asks for; BadRequest if malformed. */
 function leaseAsk(params: URLSearchParams, opts: AppOptions): LeaseAsk {
   return {
-    holder: holderOf(single(params, 'holder')),
+    holder: holderParam(single(params, 'holder')),
     uid: uidOf(single(params, 'uid')),
     client: clientOf(single(params, 'client')),
     durationMs: wholeSeconds(

@@ -2,6 +2,7 @@
 // `423 Locked`. Every waiting pod of an old client hits it once a second, so it skips express.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LockEngine } from '../lock/engine.js';
+import { legacyHolder } from '../lock/holder.js';
 import type { Outcomes } from './outcomes.js';
 import { queryOf, single, wholeSeconds } from './requests.js';
 import { text } from './respond.js';
@@ -11,10 +12,7 @@ export interface LegacyOptions {
   outcomes: Outcomes;
   defaultDurationMs: number;
   maxDurationMs: number;
-  /**
-   * Random per process: legacy holders are named `legacy:IP#<bootId>.<n>`, so a name never repeats
-   * one restored from the state file (n starts at 1 in every process).
-   */
+  /** Random per process (see legacyHolder). */
   bootId: string;
 }
 
@@ -34,7 +32,7 @@ export function legacyHandler(opts: LegacyOptions): (req: IncomingMessage, res: 
       text(res, 400, `${(err as Error).message}\n`);
       return;
     }
-    const holder = `legacy:${req.socket.remoteAddress ?? '?'}#${opts.bootId}.${++seq}`;
+    const holder = legacyHolder(req.socket.remoteAddress ?? '?', opts.bootId, ++seq);
     const result = opts.engine.tryAcquire(holder, durationMs);
     if (result.kind === 'granted') {
       opts.outcomes.durably(

@@ -2,13 +2,12 @@
 // limit; starts them in order and stops them in reverse. main.ts adds signals around it.
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { systemClock, type Clock } from '../clock.js';
 import type { DependencyGate } from '../checks/types.js';
 import type { ServerConfig } from '../config/server.js';
 import { LockEngine } from '../lock/engine.js';
-import { OperationalError } from '../errors.js';
+import { listen } from '../listen.js';
 import type { Logger } from '../log.js';
 import { createMetrics } from '../metrics.js';
 import { createApp } from './app.js';
@@ -175,18 +174,7 @@ export async function startServer(
   // Long polls outlive the default request timeout; bound them by max-wait plus a margin instead.
   http.requestTimeout = config.maxWait + 30_000;
   http.headersTimeout = 20_000;
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        new OperationalError(`cannot listen on ${config.host}:${config.port}: ${err.code ?? err.message}`),
-      ),
-    );
-    http.listen(config.port, config.host, () => {
-      http.removeAllListeners('error');
-      resolve();
-    });
-  });
-  const port = (http.address() as AddressInfo).port;
+  const port = await listen(http, config.host, config.port);
 
   checks.start();
   kube?.start();

@@ -5,7 +5,7 @@ import type { DenialReason, Lease } from '../../src/lock/types.js';
 import { LongPolls, type LeaseAsk } from '../../src/server/long-poll.js';
 import { Outcomes } from '../../src/server/outcomes.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { FakeResponse, fakeRequest, hangUp } from '../support/fake-http.js';
+import { asRequest, FakeResponse, fakeRequest, hangUp } from '../support/fake-http.js';
 
 function setup(opts: { slots?: number; maxQueue?: number; saved?: () => Promise<void> } = {}) {
   const clock = new FakeClock();
@@ -31,7 +31,7 @@ function setup(opts: { slots?: number; maxQueue?: number; saved?: () => Promise<
     const ask: LeaseAsk = { holder, uid: null, client, durationMs: 30_000, waitMs };
     const req = fakeRequest(`/v1/leases?holder=${holder}`, 'POST');
     const res = new FakeResponse();
-    polls.serve(ask, req, res.res);
+    polls.serve(ask, asRequest(req), res.res);
     return { req, res };
   };
   return {
