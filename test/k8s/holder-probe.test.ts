@@ -13,6 +13,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { fakeApiPerTest } from '../support/fake-api-suite.js';
 import type { FakeKubeApi, JsonObject } from '../support/fake-kube-api.js';
 import { appPod, containersStatus, type ContainerState } from '../support/kube-pods.js';
+import { freePort } from '../support/net.js';
 import { startServer, type ServerProc } from '../support/processes.js';
 import { makeThrowawayCa, type ThrowawayCa } from '../support/throwaway-ca.js';
 
@@ -47,15 +48,6 @@ async function httpApp(tls?: ThrowawayCa, paths: Record<string, () => boolean> =
       server.close(() => resolve());
     });
   return app;
-}
-
-/** A port nothing listens on (yet). */
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 describe('release on the holder’s own probes (real server, fake API, apps on 127.0.0.1)', function () {

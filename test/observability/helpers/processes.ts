@@ -4,10 +4,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { freePort } from '../../support/net.js';
 import { SERVER_BIN } from './tools.js';
 
 export class ProcessStartError extends Error {
@@ -87,17 +88,6 @@ export async function startLockServer(args: string[]): Promise<LockServer> {
   );
   const { port } = JSON.parse(started.readyLine) as { port: number };
   return { ...started, port, url: `http://127.0.0.1:${port}` };
-}
-
-/** A port that was free a moment ago (for programs that cannot report an ephemeral one). */
-export async function freePort(): Promise<number> {
-  const server = createNetServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 export interface Prometheus extends Started {
