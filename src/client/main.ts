@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js';
 import { acquireCommand, type AcquireConfig } from '../config/acquire.js';
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../errors.js';
-import { madeUpHolder, podHolder } from '../lock/holder.js';
+import { madeUpHolder, podHolder } from '../holder.js';
 import { signalExitCode } from '../signals.js';
 import { readTokenFile } from '../config/token-file.js';
 import { acquire, type Outcome } from './acquire.js';

@@ -1,6 +1,6 @@
 // What the node lock reads from a pod: is it Ready, has it finished or gone, and which lock holder it is.
 import type { V1Pod } from '@kubernetes/client-node';
-import { podHolder } from '../lock/holder.js';
+import { podHolder } from '../holder.js';
 
 /** The `Ready` condition is `True`: the kubelet says every container passes its readiness probe. */
 export function isReady(pod: V1Pod): boolean {

@@ -2,7 +2,7 @@
 // `423 Locked`. Every waiting pod of an old client hits it once a second, so it skips express.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LockEngine } from '../lock/engine.js';
-import { legacyHolder } from '../lock/holder.js';
+import { legacyHolder } from '../holder.js';
 import type { Outcomes } from './outcomes.js';
 import { queryOf, single, wholeSeconds } from './requests.js';
 import { text } from './respond.js';

@@ -1,7 +1,7 @@
 // Parsing and checking request parameters at the edge: bad input gets a one-line reason (400) and
 // changes nothing. Seconds at the edge, milliseconds inside.
 
-import { LEGACY_PREFIX } from '../lock/holder.js';
+import { LEGACY_PREFIX } from '../holder.js';
 
 export class BadRequest extends Error {}
 

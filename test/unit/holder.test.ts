@@ -1,6 +1,6 @@
 // Holder names: one function per kind of name, and the way back from a name to its pod.
 import { expect } from 'chai';
-import { legacyHolder, madeUpHolder, podHolder, podOf } from '../../src/lock/holder.js';
+import { legacyHolder, madeUpHolder, podHolder, podOf } from '../../src/holder.js';
 
 describe('holder names', () => {
   it('names a pod namespace/name and leads back to it', () => {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '../../clock.js';
-import { podHolder, podOf } from '../../lock/holder.js';
+import { podHolder, podOf } from '../../holder.js';
 import type { Lease, ReleaseReason } from '../../lock/types.js';
 import type { LockEngine } from '../../lock/engine.js';
 import type { Logger } from '../../log.js';

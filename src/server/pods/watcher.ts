@@ -15,7 +15,7 @@ import { HolderProber } from './prober.js';
 import { requestTimeout } from '../../kube/kube-config.js';
 import { appStartedAt, cannotStart, planOf } from './probe-spec.js';
 import { holderOfPod, isFinished, isReady } from '../../kube/pods.js';
-import { podOf } from '../../lock/holder.js';
+import { podOf } from '../../holder.js';
 import { Reflector, type ChangeType } from '../../kube/reflector.js';
 
 /** The part of the engine the watcher drives. */

@@ -1,6 +1,6 @@
 // Holder names, in one place: how a pod, a legacy request and a client without a pod name are named
-// in the queue, and how a name leads back to its pod. Imports nothing: the acquire client bundles it.
-import type { Holder } from './types.js';
+// in the queue, and how a name leads back to its pod. Imports only a type: the acquire client bundles it.
+import type { Holder } from './lock/types.js';
 
 /** The lease-API name of a pod: `namespace/name`. */
 export function podHolder(namespace: string, name: string): Holder {
