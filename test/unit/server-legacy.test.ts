@@ -1,27 +1,12 @@
 // The legacy path (GET /) without a process: a real engine on a fake clock, fake req/res.
 import { expect } from 'chai';
-import { LockEngine } from '../../src/lock/engine.js';
-import type { DenialReason, Lease } from '../../src/lock/types.js';
+import type { DenialReason } from '../../src/lock/types.js';
 import { isLegacyRequest, legacyHandler } from '../../src/server/legacy.js';
-import { Outcomes } from '../../src/server/outcomes.js';
-import { FakeClock } from '../support/fake-clock.js';
 import { asRequest, FakeResponse, fakeRequest } from '../support/fake-http.js';
+import { lockEdge } from '../support/lock-edge.js';
 
 function setup(gate: DenialReason | null = null) {
-  let n = 0;
-  const engine = new LockEngine({
-    slots: 1,
-    maxQueue: 100,
-    queueGraceMs: 10_000,
-    clock: new FakeClock(),
-    newId: () => `lease-${++n}` as Lease['id'],
-    gate: () => gate,
-  });
-  const denied: DenialReason[] = [];
-  const outcomes = new Outcomes({
-    engine,
-    denials: { labels: ({ reason }) => ({ inc: () => denied.push(reason) }) },
-  });
+  const { engine, outcomes, denied } = lockEdge({ gate });
   const handle = legacyHandler({
     engine,
     outcomes,

@@ -1,32 +1,15 @@
 // The long poll (POST /v1/leases) without a process: a real engine on a fake clock, fake req/res.
 import { expect } from 'chai';
-import { LockEngine } from '../../src/lock/engine.js';
-import type { DenialReason, Lease } from '../../src/lock/types.js';
+import type { Lease } from '../../src/lock/types.js';
 import { LongPolls, type LeaseAsk } from '../../src/server/long-poll.js';
-import { Outcomes } from '../../src/server/outcomes.js';
-import { FakeClock } from '../support/fake-clock.js';
 import { asRequest, FakeResponse, fakeRequest, hangUp } from '../support/fake-http.js';
+import { lockEdge, type EdgeOptions } from '../support/lock-edge.js';
 
-function setup(opts: { slots?: number; maxQueue?: number; saved?: () => Promise<void> } = {}) {
-  const clock = new FakeClock();
-  let n = 0;
-  let gate: DenialReason | null = null;
+function setup(opts: EdgeOptions = {}) {
+  const edge = lockEdge(opts);
+  const { engine, outcomes, clock, gate } = edge;
   let draining = false;
-  const engine = new LockEngine({
-    slots: opts.slots ?? 1,
-    maxQueue: opts.maxQueue ?? 100,
-    queueGraceMs: 10_000,
-    clock,
-    newId: () => `lease-${++n}` as Lease['id'],
-    gate: () => gate,
-  });
-  const denied: DenialReason[] = [];
-  const outcomes = new Outcomes({
-    engine,
-    denials: { labels: ({ reason }) => ({ inc: () => denied.push(reason) }) },
-    saved: opts.saved,
-  });
-  const polls = new LongPolls({ engine, outcomes, gate: () => gate, clock, draining: () => draining });
+  const polls = new LongPolls({ engine, outcomes, gate, clock, draining: () => draining });
   const poll = (holder: string, waitMs = 20_000, client: string | null = null) => {
     const ask: LeaseAsk = { holder, uid: null, client, durationMs: 30_000, waitMs };
     const req = fakeRequest(`/v1/leases?holder=${holder}`, 'POST');
@@ -34,15 +17,7 @@ function setup(opts: { slots?: number; maxQueue?: number; saved?: () => Promise<
     polls.serve(ask, asRequest(req), res.res);
     return { req, res };
   };
-  return {
-    clock,
-    engine,
-    polls,
-    denied,
-    poll,
-    closeGate: (reason: DenialReason) => (gate = reason),
-    drain: () => (draining = true),
-  };
+  return { ...edge, polls, poll, drain: () => (draining = true) };
 }
 
 describe('long poll (POST /v1/leases)', () => {
