@@ -151,6 +151,30 @@ export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = 
   return { ...proc, port, url: `http://127.0.0.1:${port}` };
 }
 
+/**
+ * `startup-lock server --release-on-ready` with one slot, watching `node`'s pods through `kubeconfig`
+ * (a fake API), once its pod watch is open.
+ */
+export async function startReleasingServer(
+  api: { waitForWatches(resource: string): Promise<void> },
+  kubeconfig: string,
+  node: string,
+  extra: string[] = [],
+): Promise<ServerProc> {
+  const s = await startServer([
+    '--release-on-ready',
+    '--node-name',
+    node,
+    '--kubeconfig',
+    kubeconfig,
+    '--locks',
+    '1',
+    ...extra,
+  ]);
+  await api.waitForWatches('pods');
+  return s;
+}
+
 export interface InjectorProc extends Proc {
   port: number;
   healthPort: number;
