@@ -1,7 +1,7 @@
 // Every metric the product exports, defined in one place (prom-client, one registry, names prefixed
 // startup_lock_). The engine never touches these: the server's edges observe what it reports.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { UnleasedKind, UnleasedStart } from './lock/types.js';
+import { APIS, DENIAL_REASONS, RELEASE_REASONS, UNLEASED_KINDS, type UnleasedStart } from './lock/types.js';
 
 export interface LockGaugesSource {
   slotCount: number;
@@ -11,7 +11,6 @@ export interface LockGaugesSource {
 }
 
 /** Label values of the unleased start-up metrics, all exported from the start (at 0). */
-export const UNLEASED_KINDS: readonly UnleasedKind[] = ['restart', 'unmanaged'];
 
 const WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800];
 const HOLD_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
@@ -72,7 +71,7 @@ export function createMetrics(lock: LockGaugesSource, edge: EdgeGaugesSource = {
     },
   });
 
-  return {
+  const metrics = {
     registry,
     queueWait: new Histogram({
       name: 'startup_lock_queue_wait_seconds',
@@ -136,6 +135,12 @@ export function createMetrics(lock: LockGaugesSource, edge: EdgeGaugesSource = {
       registers,
     }),
   };
+  // Every label value at 0 from the start, so rate() and alerts see a series before its first event.
+  for (const api of APIS) metrics.grants.inc({ api }, 0);
+  for (const reason of DENIAL_REASONS) metrics.denials.inc({ reason }, 0);
+  for (const reason of RELEASE_REASONS) metrics.releases.inc({ reason }, 0);
+  for (const kind of UNLEASED_KINDS) metrics.unleasedCounted.inc({ kind }, 0);
+  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

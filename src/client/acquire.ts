@@ -2,7 +2,8 @@
 // old pod-startup-lock server, backoff while the server is away, --timeout and --fail-open-after.
 // Time, randomness and HTTP are injected, so every branch is unit-tested without sockets or sleeps.
 import type { Clock } from '../clock.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../backoff.js';
+import { seconds } from '../seconds.js';
 import type { ClientLogger } from './log.js';
 import { Aborted, TransportError, type HttpAnswer, type Send } from './http.js';
 
@@ -440,8 +441,4 @@ function retryAfterMs(answer: HttpAnswer): number | null {
   const raw = answer.headers['retry-after'];
   if (typeof raw !== 'string' || !/^\d+$/.test(raw.trim())) return null;
   return Number(raw.trim()) * 1000;
-}
-
-function seconds(ms: number): number {
-  return Math.round(ms / 100) / 10;
 }

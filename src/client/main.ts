@@ -5,6 +5,8 @@ import type { Clock } from '../clock.js';
 import { acquireCommand, type AcquireConfig } from '../config/acquire.js';
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../errors.js';
+import { madeUpHolder, podHolder } from '../holder.js';
+import { signalExitCode } from '../signals.js';
 import { readTokenFile } from '../config/token-file.js';
 import { acquire, type Outcome } from './acquire.js';
 import { send } from './http.js';
@@ -20,13 +22,11 @@ const liveClock: Clock = {
   },
 };
 
-const SIGNAL_EXIT: Record<string, number> = { SIGTERM: 143, SIGINT: 130 };
-
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { config } = loadConfig(acquireCommand, argv, env);
   const log = createClientLogger('acquire', config.logLevel);
   const token = readToken(config);
-  const holder = holderOf(config, env, log);
+  const holder = holderName(config, env, log);
 
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => stop.abort(signal);
@@ -70,7 +70,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     case 'bad-usage':
       throw new ConfigError([outcome.message]);
     case 'stopped':
-      return SIGNAL_EXIT[String(outcome.reason)] ?? 1;
+      return typeof outcome.reason === 'string' ? signalExitCode(outcome.reason as NodeJS.Signals) : 1;
   }
 }
 
@@ -85,14 +85,14 @@ function readToken(config: AcquireConfig): string | null {
  * namespace/pod from the downward API. Without $POD_NAME the host name stands in, made unique: with
  * hostNetwork every pod on the node shares it, and two waiters under one name would share one lease.
  */
-function holderOf(config: AcquireConfig, env: NodeJS.ProcessEnv, log: ClientLogger): string {
+function holderName(config: AcquireConfig, env: NodeJS.ProcessEnv, log: ClientLogger): string {
   if (config.holder !== '') return config.holder;
   const namespace = env.POD_NAMESPACE || 'default';
-  if (env.POD_NAME) return `${namespace}/${env.POD_NAME}`;
+  if (env.POD_NAME) return podHolder(namespace, env.POD_NAME);
   // node:os through getBuiltinModule (not an ESM import, which builds a namespace; see http.ts), and
   // only here: with the downward API, as in the chart, it is never loaded.
   const { hostname } = process.getBuiltinModule('node:os');
-  const holder = `${namespace}/${hostname()}-${Math.random().toString(16).slice(2, 8)}`;
+  const holder = madeUpHolder(namespace, hostname(), Math.random);
   log.warn({ holder }, 'no $POD_NAME (downward API) and no --holder: using a made-up holder name');
   return holder;
 }

@@ -2,7 +2,7 @@
 // `HealthCheck OK`, 412 `HealthCheck Failed`) and adds the reason; `/status` has the detail as JSON;
 // `/healthz` and `/readyz` are the process's own probes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../listen.js';
 import type { HealthReport } from './daemonset-health.js';
 
 export interface HealthSource {
@@ -17,15 +17,8 @@ export interface HealthHttp {
 
 export async function startHealthHttp(source: HealthSource, host: string, port: number): Promise<HealthHttp> {
   const server: Server = createServer({ keepAliveTimeout: 5000 }, (req, res) => handle(source, req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
   return {
-    port: (server.address() as AddressInfo).port,
+    port: await listen(server, host, port),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

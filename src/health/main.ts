@@ -4,6 +4,7 @@ import { systemClock } from '../clock.js';
 import { healthCommand } from '../config/health.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
+import { untilStopSignal } from '../signals.js';
 import { DaemonSetHealth } from './daemonset-health.js';
 import { startHealthHttp } from './http.js';
 import { loadKubeConfig } from '../kube/kube-config.js';
@@ -32,10 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     { host: config.host, port: http.port, node: config.nodeName, namespace: config.namespace || null },
     'startup-lock health ready',
   );
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await untilStopSignal();
   log.info({ signal }, 'signal received');
   await http.close();
   health.stop();

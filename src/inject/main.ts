@@ -3,13 +3,13 @@
 // stop in reverse order on SIGTERM/SIGINT.
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
 import { systemClock } from '../clock.js';
 import { injectCommand } from '../config/inject.js';
 import { loadConfig } from '../config/load.js';
-import { OperationalError } from '../errors.js';
+import { listen } from '../listen.js';
 import { createLogger } from '../log.js';
+import { untilStopSignal } from '../signals.js';
 import { createInjectorMetrics } from '../metrics.js';
 import { createApps } from './app.js';
 import { dnsNamesOf, expiresAt } from './certs.js';
@@ -83,10 +83,7 @@ export async function main(argv: string[]): Promise<number> {
   );
   certs.start();
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await untilStopSignal();
   log.info({ signal }, 'signal received');
   certs.stop();
   await Promise.all([close(tlsServer), close(healthServer)]);
@@ -111,15 +108,6 @@ function handshake(host: string, port: number, caBundle: string, servername: str
     socket.once('secureConnect', () => done(socket.authorized));
     socket.once('error', () => done(false));
     socket.once('timeout', () => done(false));
-  });
-}
-
-function listen(server: Server, host: string, port: number, flag: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (err) =>
-      reject(new OperationalError(`${flag}: cannot listen on ${host}:${port}: ${err.message}`)),
-    );
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
 }
 

@@ -1,5 +1,6 @@
 // What the node lock reads from a pod: is it Ready, has it finished or gone, and which lock holder it is.
 import type { V1Pod } from '@kubernetes/client-node';
+import { podHolder } from '../holder.js';
 
 /** The `Ready` condition is `True`: the kubelet says every container passes its readiness probe. */
 export function isReady(pod: V1Pod): boolean {
@@ -21,6 +22,6 @@ export function isFinished(pod: V1Pod): boolean {
 }
 
 /** The lease-API holder name of a pod: `namespace/name`. */
-export function holderOf(pod: V1Pod): string {
-  return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+export function holderOfPod(pod: V1Pod): string {
+  return podHolder(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '');
 }

@@ -6,6 +6,7 @@
 // Written instead of client-node's informer (cache.js): on any list or watch error the informer stops
 // for good and leaves reconnecting, backoff and health reporting to the caller, which is all of the work.
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import { Backoff } from '../backoff.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import { classifyApiError, type AccessDeniedError, type ApiCallError } from './api-error.js';
@@ -58,12 +59,15 @@ export class Reflector<T extends KubeObject> {
   private controller?: AbortController;
   private retry?: TimerHandle;
   private watchdog?: TimerHandle;
-  private failures = 0;
+  private readonly backoff: Backoff;
   private error: AccessDeniedError | ApiCallError | null = null;
   private everSynced = false;
   private stopped = true;
 
-  constructor(private readonly options: ReflectorOptions<T>) {}
+  constructor(private readonly options: ReflectorOptions<T>) {
+    const { initialMs, maxMs } = options.backoff ?? DEFAULT_BACKOFF;
+    this.backoff = new Backoff(initialMs, maxMs, () => this.random());
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -261,7 +265,7 @@ export class Reflector<T extends KubeObject> {
     // on every retry; the retries themselves are debug.
     const report = this.error === null || this.error.name !== error.name;
     this.error = error;
-    log.debug({ resource, err: error.message, failures: this.failures }, `${verb} failed; retrying`);
+    log.debug({ resource, err: error.message, failures: this.backoff.failures }, `${verb} failed; retrying`);
     if (report) {
       if (this.options.onHealth) this.options.onHealth(error);
       else log.warn({ resource, err: error.message }, `cannot ${verb} ${resource}; retrying with backoff`);
@@ -270,7 +274,7 @@ export class Reflector<T extends KubeObject> {
   }
 
   private recovered(): void {
-    this.failures = 0;
+    this.backoff.reset();
     if (this.error === null) return;
     this.error = null;
     if (this.options.onHealth) this.options.onHealth(null);
@@ -282,10 +286,7 @@ export class Reflector<T extends KubeObject> {
   }
 
   private schedule(): void {
-    const { initialMs, maxMs } = this.options.backoff ?? DEFAULT_BACKOFF;
-    const base = Math.min(maxMs, initialMs * 2 ** this.failures);
-    this.failures++;
-    const delay = base / 2 + (base / 2) * this.random();
+    const delay = this.backoff.next();
     this.retry?.cancel();
     const session = ++this.session;
     this.retry = this.options.clock.setTimer(delay, () => {

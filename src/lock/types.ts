@@ -7,7 +7,9 @@ export type LeaseId = string & { readonly [leaseIdBrand]: true };
 /** Who asks: `namespace/pod` for the lease API, an anonymous per-request name for the legacy API. */
 export type Holder = string;
 
-export type Api = 'legacy' | 'v1';
+/** Every value each reason label can take: the metrics are seeded from these lists, the types derive from them. */
+export const APIS = ['legacy', 'v1'] as const;
+export type Api = (typeof APIS)[number];
 
 export interface Lease {
   id: LeaseId;
@@ -27,10 +29,27 @@ export interface Lease {
   expiresAt: number;
 }
 
-export type DenialReason =
-  'locked' | 'checks_failing' | 'not_ready' | 'draining' | 'load' | 'queue_full' | 'timeout';
+export const DENIAL_REASONS = [
+  'locked',
+  'checks_failing',
+  'not_ready',
+  'draining',
+  'load',
+  'queue_full',
+  'timeout',
+] as const;
+export type DenialReason = (typeof DENIAL_REASONS)[number];
 
-export type ReleaseReason = 'released' | 'expired' | 'probe' | 'ready' | 'failed' | 'pod_gone' | 'shutdown';
+export const RELEASE_REASONS = [
+  'released',
+  'expired',
+  'probe',
+  'ready',
+  'failed',
+  'pod_gone',
+  'shutdown',
+] as const;
+export type ReleaseReason = (typeof RELEASE_REASONS)[number];
 
 /** Why a lease ended early, as the edge that ended it knows it (for logs, Events and metrics). */
 export interface ReleaseNote {
@@ -74,7 +93,8 @@ export interface Snapshot {
  * Why a start-up without a lease takes a slot: a pod without the client (`unmanaged`), or the app
  * container of a pod that held a lease here restarting after that lease ended (`restart`).
  */
-export type UnleasedKind = 'restart' | 'unmanaged';
+export const UNLEASED_KINDS = ['restart', 'unmanaged'] as const;
+export type UnleasedKind = (typeof UNLEASED_KINDS)[number];
 
 /**
  * A start-up the node's pod watcher sees that holds no lease: it takes a slot (grants wait while

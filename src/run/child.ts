@@ -2,8 +2,8 @@
 // started (a shell's children included), and so that signalling the group never hits us. stdio is
 // inherited untouched.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants } from 'node:os';
 import type { Clock } from '../clock.js';
+import { signalExitCode } from '../signals.js';
 
 export type ExitStatus =
   | { kind: 'exited'; code: number }
@@ -17,7 +17,7 @@ export function exitCodeOf(status: ExitStatus): number {
     case 'exited':
       return status.code;
     case 'signalled':
-      return 128 + (constants.signals[status.signal] ?? 0);
+      return signalExitCode(status.signal);
     case 'failed':
       return status.error.code === 'ENOENT' ? 127 : 126;
   }

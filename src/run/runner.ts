@@ -1,13 +1,14 @@
 // `startup-lock run`, once configured: wait for one of the Leases, run the command while renewing it,
 // stop the command if the Lease is lost, then record completion (--once) and release. Returns the exit
 // code; see the summary in src/config/run.ts for what each one means.
-import { constants } from 'node:os';
 import type { Clock, TimerHandle } from '../clock.js';
 import { formatDuration } from '../config/formats.js';
 import type { RunConfig } from '../config/run.js';
+import { Backoff } from '../backoff.js';
 import { AccessDeniedError, ApiCallError } from '../kube/api-error.js';
 import { LeaseLostError, type LeaseLock } from './lease-lock.js';
 import type { Logger } from '../log.js';
+import { signalExitCode } from '../signals.js';
 import { ChildGroup, describeExit, exitCodeOf, type ExitStatus } from './child.js';
 
 export const EXIT_WAIT_TIMEOUT = 1;
@@ -61,10 +62,6 @@ class Wakeup {
   }
 }
 
-function signalCode(signal: NodeJS.Signals): number {
-  return 128 + (constants.signals[signal] ?? 0);
-}
-
 function withTimeout<T>(promise: Promise<T>, ms: number, clock: Clock): Promise<T | 'timeout'> {
   return new Promise((resolve, reject) => {
     const timer = clock.setTimer(ms, () => resolve('timeout'));
@@ -113,7 +110,7 @@ export class Runner {
       if (this.signalled !== undefined) {
         this.o.log.warn({ signal: this.signalled }, 'signalled before the command started; not running it');
         await this.release();
-        return signalCode(this.signalled);
+        return signalExitCode(this.signalled);
       }
       return await this.hold();
     } finally {
@@ -127,18 +124,23 @@ export class Runner {
     const { config, lock, log, clock } = this.o;
     const started = clock.now();
     const deadline = config.waitTimeout > 0 ? started + config.waitTimeout : Infinity;
-    let failures = 0;
+    // Capped exponential backoff with jitter: the API may be restarting; don't hammer it.
+    const backoff = new Backoff(
+      config.retryPeriod,
+      Math.max(config.retryPeriod, config.leaseDuration),
+      this.random,
+    );
     let lastHolders = '';
     let lastError = '';
     for (;;) {
       if (this.signalled !== undefined) {
         log.warn({ signal: this.signalled }, 'signalled while waiting for the lock; giving up');
-        return signalCode(this.signalled);
+        return signalExitCode(this.signalled);
       }
       let delay = config.retryPeriod * (1 + 0.2 * this.random());
       try {
         const result = await lock.tryAcquire(config.once);
-        failures = 0;
+        backoff.reset();
         lastError = '';
         if (result.kind === 'acquired') {
           log.info({ lease: result.name, waitedMs: clock.now() - started }, 'lock acquired');
@@ -166,10 +168,7 @@ export class Runner {
           return EXIT_ACCESS_DENIED;
         }
         if (!(err instanceof ApiCallError)) throw err;
-        failures++;
-        // Capped exponential backoff with jitter: the API may be restarting; don't hammer it.
-        const cap = Math.max(config.retryPeriod, config.leaseDuration);
-        delay = Math.min(cap, config.retryPeriod * 2 ** (failures - 1)) * (0.5 + 0.5 * this.random());
+        delay = backoff.next();
         if (err.message !== lastError) {
           lastError = err.message;
           log.warn(

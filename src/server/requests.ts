@@ -1,6 +1,8 @@
 // Parsing and checking request parameters at the edge: bad input gets a one-line reason (400) and
 // changes nothing. Seconds at the edge, milliseconds inside.
 
+import { LEGACY_PREFIX } from '../holder.js';
+
 export class BadRequest extends Error {}
 
 /** The one value of a query parameter, or null; a parameter given twice is ambiguous, so refused. */
@@ -36,14 +38,14 @@ export function waitSeconds(raw: string | null, maxMs: number): number {
 
 const HOLDER = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,318}$/;
 
-export function holderOf(raw: string | null): string {
+export function holderParam(raw: string | null): string {
   if (raw === null || raw === '') throw new BadRequest('holder is required, as namespace/pod');
   if (!HOLDER.test(raw)) {
     throw new BadRequest(`holder must be namespace/pod (letters, digits, . _ : / -), got "${clip(raw)}"`);
   }
   // Names the server gives legacy requests: a /v1 request must not take one (or a lease made for it).
-  if (raw.startsWith('legacy:'))
-    throw new BadRequest('holder must not start with "legacy:" (legacy API names)');
+  if (raw.startsWith(LEGACY_PREFIX))
+    throw new BadRequest(`holder must not start with "${LEGACY_PREFIX}" (legacy API names)`);
   return raw;
 }
 

@@ -2,18 +2,17 @@
 // limit; starts them in order and stops them in reverse. main.ts adds signals around it.
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { systemClock, type Clock } from '../clock.js';
 import type { DependencyGate } from '../checks/types.js';
 import type { ServerConfig } from '../config/server.js';
 import { LockEngine } from '../lock/engine.js';
-import type { DenialReason, ReleaseReason } from '../lock/types.js';
-import { OperationalError } from '../errors.js';
+import { listen } from '../listen.js';
 import type { Logger } from '../log.js';
-import { createMetrics, UNLEASED_KINDS } from '../metrics.js';
-import { createApp, type Lifecycle } from './app.js';
+import { createMetrics } from '../metrics.js';
+import { createApp } from './app.js';
 import { ConnectionLimit, IDLE_KEEP_ALIVE_MS } from './connections.js';
+import { drainHttp, ServerLifecycle } from './lifecycle.js';
 import { LoadMonitor } from './load.js';
 import { StateFile } from './state-file.js';
 import { statusOf } from './status.js';
@@ -45,7 +44,6 @@ export async function startServer(
   deps: ServerDeps = {},
 ): Promise<RunningServer> {
   const clock = deps.clock ?? systemClock;
-  const life: Lifecycle = { ready: false, draining: false };
   const cores = availableParallelism();
   const slots = config.locksPerCore > 0 ? Math.max(1, Math.floor(cores * config.locksPerCore)) : config.locks;
   // DependencyGate: the dependency checks are wired here (src/checks). The observer runs only after
@@ -64,18 +62,15 @@ export async function startServer(
             engine.reconsider();
           },
         }));
+  // The engine asks the gate on every decision; the load monitor and the state file, which need the
+  // engine, are made after it, so the lifecycle reads them through these variables.
   let load: LoadMonitor | null = null;
   let state: StateFile | null = null;
-
-  const gate = (): DenialReason | null => {
-    if (!life.ready) return 'not_ready';
-    // A grant answered now could not be made durable: hold them all until a write succeeds.
-    if (state && !state.healthy) return 'not_ready';
-    if (life.draining) return 'draining';
-    if (!checks.allUp()) return 'checks_failing';
-    if (load?.tooHigh()) return 'load';
-    return null;
-  };
+  const life = new ServerLifecycle({
+    persisting: () => state?.healthy ?? true,
+    checksUp: () => checks.allUp(),
+    loadTooHigh: () => load?.tooHigh() ?? false,
+  });
 
   const engine = new LockEngine({
     slots,
@@ -83,7 +78,7 @@ export async function startServer(
     queueGraceMs: config.queueGrace,
     clock,
     newId: randomUUID,
-    gate,
+    gate: () => life.gate(),
   });
   load = new LoadMonitor(config.maxLoad, cores, () => engine.reconsider(), config.loadavgFile);
   // --release-on-ready / --events (src/server/pods); the Kubernetes client is loaded only when one is on.
@@ -93,29 +88,6 @@ export async function startServer(
       : null;
   const connections = new ConnectionLimit(config.maxConnections, log);
   const metrics = createMetrics(engine, connections);
-  for (const api of ['legacy', 'v1']) metrics.grants.inc({ api }, 0);
-  for (const reason of [
-    'locked',
-    'checks_failing',
-    'not_ready',
-    'draining',
-    'load',
-    'queue_full',
-    'timeout',
-  ]) {
-    metrics.denials.inc({ reason }, 0);
-  }
-  const releaseReasons: ReleaseReason[] = [
-    'released',
-    'expired',
-    'probe',
-    'ready',
-    'failed',
-    'pod_gone',
-    'shutdown',
-  ];
-  for (const reason of releaseReasons) metrics.releases.inc({ reason }, 0);
-  for (const kind of UNLEASED_KINDS) metrics.unleasedCounted.inc({ kind }, 0);
 
   engine.listen({
     granted(lease, waitedMs) {
@@ -192,10 +164,10 @@ export async function startServer(
     engine,
     metrics,
     life,
-    gate,
+    clock,
     // `ready` in the status says what /readyz says, a failing state file included.
     status: () =>
-      statusOf(engine, { ...life, ready: life.ready && (state?.healthy ?? true) }, checks, load, clock.now()),
+      statusOf(engine, { ready: life.readiness().ready, draining: life.draining }, checks, load, clock.now()),
     defaultDurationMs: config.timeout,
     maxDurationMs: config.maxDuration,
     maxWaitMs: config.maxWait,
@@ -203,7 +175,6 @@ export async function startServer(
     token,
     bootId: randomUUID().slice(0, 8),
     saved: state ? () => state!.saved() : undefined,
-    healthy: () => state?.healthy ?? true,
     log,
   });
 
@@ -216,18 +187,7 @@ export async function startServer(
   // Long polls outlive the default request timeout; bound them by max-wait plus a margin instead.
   http.requestTimeout = config.maxWait + 30_000;
   http.headersTimeout = 20_000;
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        new OperationalError(`cannot listen on ${config.host}:${config.port}: ${err.code ?? err.message}`),
-      ),
-    );
-    http.listen(config.port, config.host, () => {
-      http.removeAllListeners('error');
-      resolve();
-    });
-  });
-  const port = (http.address() as AddressInfo).port;
+  const port = await listen(http, config.host, config.port);
 
   checks.start();
   kube?.start();
@@ -242,20 +202,7 @@ export async function startServer(
   const shutdown = () =>
     (stopping ??= (async () => {
       life.draining = true;
-      log.info({ openPolls: app.openPolls(), timeoutMs: config.shutdownTimeout }, 'draining');
-      app.answerAllPolls();
-      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
-      // Keep-alive connections go idle as their last responses finish; close each as soon as it does.
-      const sweep = setInterval(() => http.closeIdleConnections(), 50);
-      http.closeIdleConnections();
-      const deadline = new Promise<'timeout'>((resolve) =>
-        setTimeout(() => resolve('timeout'), config.shutdownTimeout).unref(),
-      );
-      if ((await Promise.race([closed, deadline])) === 'timeout') {
-        log.warn('shutdown timeout reached, closing remaining connections');
-        http.closeAllConnections();
-      }
-      clearInterval(sweep);
+      await drainHttp(http, app.polls, config.shutdownTimeout, log);
       await kube?.stop();
       await checks.close();
       token?.close();

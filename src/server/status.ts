@@ -2,11 +2,11 @@
 // Lease ids are left out: anyone who can read the status must not be able to release others' leases.
 import type { DependencyGate } from '../checks/types.js';
 import type { LockEngine } from '../lock/engine.js';
-import type { Lifecycle } from './app.js';
+import type { Lifecycle } from './lifecycle.js';
+import { seconds } from '../seconds.js';
 import type { LoadMonitor } from './load.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-const seconds = (ms: number) => Math.round(ms / 100) / 10;
 
 export function statusOf(
   engine: LockEngine,

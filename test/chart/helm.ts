@@ -7,6 +7,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { skipOrFail } from '../support/prerequisites.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const chartDir = path.join(repoRoot, 'chart');
@@ -50,10 +51,7 @@ function findOnPath(name: string): string | undefined {
 export function requireTool(ctx: Mocha.Context, name: string, install: string): string {
   const found = findOnPath(name);
   if (found) return found;
-  const why = `${name} not found in .tools/bin or on PATH; run \`${install}\``;
-  if (process.env.CI === 'true') throw new Error(`${why} (CI=true: the chart tests must not skip)`);
-  console.warn(`\n!!! SKIPPING ${ctx.test?.parent?.fullTitle() ?? 'chart tests'}: ${why}\n`);
-  ctx.skip();
+  skipOrFail(ctx, `${name} not found in .tools/bin or on PATH; run \`${install}\``);
 }
 
 export function requireHelm(ctx: Mocha.Context): string {

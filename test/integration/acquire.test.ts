@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { LegacyLockServer } from '../support/legacy-lock-server.js';
+import { freePort } from '../support/net.js';
+import { skipOrFail } from '../support/prerequisites.js';
 import { BIN, startProcess, startServer, stopAll, type Proc, type ServerProc } from '../support/processes.js';
 
 type Line = Record<string, unknown>;
@@ -40,15 +42,6 @@ async function status(server: ServerProc): Promise<{ queue: Array<{ holder: stri
     queue: Array<{ holder: string }>;
     holders: Line[];
   };
-}
-
-/** A port nothing listens on (taken from the kernel, then let go). */
-async function freePort(host = '127.0.0.1'): Promise<number> {
-  const probe = createTcpServer().listen(0, host);
-  await once(probe, 'listening');
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 const msg = (text: string) => (l: Line) => l.msg === text;
@@ -248,11 +241,7 @@ describe('startup-lock acquire (real process)', function () {
   });
 
   it('acquires over IPv6 (::1)', async function () {
-    if (!(await hasIpv6Loopback())) {
-      if (process.env.CI === 'true') throw new Error('this machine has no ::1, and CI must test IPv6');
-      console.warn('      SKIPPED LOUDLY: no IPv6 loopback (::1) on this machine');
-      this.skip();
-    }
+    if (!(await hasIpv6Loopback())) skipOrFail(this, 'no IPv6 loopback (::1) on this machine');
     const server = await startServer(['--host', '::1']);
     const client = acquire(['--host', '::1', '--port', String(server.port), '--holder', 'ns/v6']);
     expect((await client.exited).code).to.equal(0);

@@ -6,6 +6,7 @@ import { fakeApiPerTest } from '../support/fake-api-suite.js';
 import { FakeKubeApi, type JsonObject } from '../support/fake-kube-api.js';
 import { appPod, containersStatus, EXEC_READINESS, pod } from '../support/kube-pods.js';
 import { startServer, type ServerProc } from '../support/processes.js';
+import { until } from '../support/until.js';
 
 const DIST = fileURLToPath(new URL('../../dist/server/pods/events.js', import.meta.url));
 const NODE = 'node-1';
@@ -19,15 +20,6 @@ interface EventObj {
   source: { component: string; host: string };
   reportingComponent: string;
   metadata: { namespace: string };
-}
-
-/** Resolve once `cond` holds, checking every 20 ms (for state that announces itself nowhere). */
-async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const asEvent = (o: JsonObject) => o as unknown as EventObj;

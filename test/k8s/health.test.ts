@@ -1,6 +1,8 @@
 // `startup-lock health` as a real process against the fake API: 412 until every DaemonSet that belongs on
 // the node has its pod here Running and Ready, then 200; placement, skips and filters; node changes
 // re-evaluated; API failures reported as 412 with the reason, never a crash.
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { fakeApiPerTest } from '../support/fake-api-suite.js';
@@ -255,6 +257,29 @@ describe('startup-lock health (real process, fake API)', function () {
     const noNode = startProcess(['health', '--kubeconfig', kubeconfig], { NODE_NAME: '' });
     expect((await noNode.exited).code).to.equal(2);
     expect(noNode.output()).to.match(/--node-name/);
+  });
+
+  it('stops with one line and exit 1 when its port is taken, as the server does', async () => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const p = startProcess([
+        'health',
+        '--node-name',
+        NODE,
+        '--kubeconfig',
+        kubeconfig,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+      ]);
+      expect(await p.exitCode).to.equal(1);
+      expect(p.stderr()).to.equal(`startup-lock health: cannot listen on 127.0.0.1:${port}: EADDRINUSE\n`);
+    } finally {
+      taken.close();
+    }
   });
 
   it('answers 412 with the API error while it is forbidden or unreachable, and recovers', async () => {

@@ -13,7 +13,8 @@ import { HealthImplementation } from 'grpc-health-check';
 import { fakeApiPerTest } from '../support/fake-api-suite.js';
 import type { FakeKubeApi, JsonObject } from '../support/fake-kube-api.js';
 import { appPod, containersStatus, type ContainerState } from '../support/kube-pods.js';
-import { startServer, type ServerProc } from '../support/processes.js';
+import { freePort } from '../support/net.js';
+import { startReleasingServer, type ServerProc } from '../support/processes.js';
 import { makeThrowawayCa, type ThrowawayCa } from '../support/throwaway-ca.js';
 
 const DIST = fileURLToPath(new URL('../../dist/server/pods/prober.js', import.meta.url));
@@ -49,15 +50,6 @@ async function httpApp(tls?: ThrowawayCa, paths: Record<string, () => boolean> =
   return app;
 }
 
-/** A port nothing listens on (yet). */
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 describe('release on the holder’s own probes (real server, fake API, apps on 127.0.0.1)', function () {
   this.timeout(40_000);
   let api: FakeKubeApi;
@@ -74,20 +66,11 @@ describe('release on the holder’s own probes (real server, fake API, apps on 1
   });
 
   async function server(extra: string[] = []): Promise<ServerProc> {
-    const s = await startServer([
-      '--release-on-ready',
-      '--node-name',
-      NODE,
-      '--kubeconfig',
-      kubeconfig,
-      '--locks',
-      '1',
+    return startReleasingServer(api, kubeconfig, NODE, [
       '--ready-probe-interval',
       `${INTERVAL_MS}ms`,
       ...extra,
     ]);
-    await api.waitForWatches('pods');
-    return s;
   }
 
   async function acquire(s: ServerProc, name: string, wait = 0): Promise<number> {

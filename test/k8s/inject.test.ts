@@ -22,28 +22,18 @@ import {
   WEBHOOK_NAME,
   type Json,
 } from '../support/inject-helpers.js';
-import { startProcess, stopAll, type Proc } from '../support/processes.js';
+import { startInjector as startInjectorProc, stopAll, type InjectorProc } from '../support/processes.js';
 
 const { applyPatch } = fastJsonPatch;
 
-interface Injector extends Proc {
-  port: number;
-  healthPort: number;
-}
+type Injector = InjectorProc;
 
 async function startInjector(
   kubeconfig: string,
   containerFile: string,
   extra: string[] = [],
 ): Promise<Injector> {
-  const proc = startProcess([
-    'inject',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--health-port',
-    '0',
+  return startInjectorProc([
     '--kubeconfig',
     kubeconfig,
     '--namespace',
@@ -60,8 +50,6 @@ async function startInjector(
     '200ms',
     ...extra,
   ]);
-  const listening = await proc.waitForLog((l) => l.msg === 'startup-lock inject listening');
-  return { ...proc, port: listening.port as number, healthPort: listening.healthPort as number };
 }
 
 const isReady = (l: Record<string, unknown>) => typeof l.msg === 'string' && l.msg.endsWith(': ready');

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { fakeApiPerTest } from '../support/fake-api-suite.js';
 import { FakeKubeApi } from '../support/fake-kube-api.js';
 import { appPod, EXEC_READINESS, pod, readyStatus } from '../support/kube-pods.js';
-import { startServer, type ServerProc } from '../support/processes.js';
+import { startReleasingServer, type ServerProc } from '../support/processes.js';
 
 const DIST = fileURLToPath(new URL('../../dist/server/pods/watcher.js', import.meta.url));
 const NODE = 'node-1';
@@ -70,18 +70,7 @@ describe('release on Ready (real server, fake API)', function () {
   });
 
   async function server(extra: string[] = []): Promise<ServerProc> {
-    const s = await startServer([
-      '--release-on-ready',
-      '--node-name',
-      NODE,
-      '--kubeconfig',
-      kubeconfig,
-      '--locks',
-      '1',
-      ...extra,
-    ]);
-    await api.waitForWatches('pods');
-    return s;
+    return startReleasingServer(api, kubeconfig, NODE, extra);
   }
 
   it('releases the lease within a second of the pod turning Ready, and the next waiter gets the slot', async () => {

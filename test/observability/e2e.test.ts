@@ -13,6 +13,7 @@ import { expect } from 'chai';
 import { buildDashboard } from '../../scripts/dashboard.js';
 import { FakeKubeApi } from '../support/fake-kube-api.js';
 import { appPod, containersStatus, EXEC_READINESS } from '../support/kube-pods.js';
+import { until } from '../support/until.js';
 import { driveHerd, type HerdStats } from './helpers/herd.js';
 import {
   startFlipper,
@@ -53,16 +54,6 @@ async function probedHolders(api: FakeKubeApi, base: string, until: number): Pro
   return released;
 }
 
-/** Polls `probe` every 250 ms until it returns true, or fails after `timeoutMs`. Prometheus
- * offers no event for "scraped"; polling its API is the only way to wait for it. */
-async function until(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(250);
-  }
-}
-
 describe('end to end: Prometheus scraping a real server under a herd', function () {
   this.timeout(120_000);
   const dashboard = buildDashboard();
@@ -92,11 +83,12 @@ describe('end to end: Prometheus scraping a real server under a herd', function 
     instance = `127.0.0.1:${server.port}`;
     prometheus = await startPrometheus(dir, [instance], [RULES_FILE]);
     const prom = prometheus.url;
-    await until(
-      'the first scrape',
-      20_000,
-      async () => (await query(prom, `up{job="${JOB}"} == 1`)).length === 1,
-    );
+    // Prometheus offers no event for "scraped"; polling its API is the only way to wait for it.
+    await until(async () => (await query(prom, `up{job="${JOB}"} == 1`)).length === 1, {
+      what: 'the first scrape',
+      timeoutMs: 20_000,
+      everyMs: 250,
+    });
 
     startS = Date.now() / 1000;
     const probed = probedHolders(kube, server.url, Date.now() + HERD_MS - 5_000);
@@ -111,10 +103,13 @@ describe('end to end: Prometheus scraping a real server under a herd', function 
     console.log(`      herd: ${JSON.stringify(herd)}`);
     // Two more scrapes after the herd, so the last expiries are in the data too.
     const herdEndS = Date.now() / 1000;
-    await until('a scrape after the herd', 15_000, async () => {
-      const [sample] = await query(prom, `timestamp(startup_lock_slots{job="${JOB}"})`);
-      return sample !== undefined && Number(sample.value[1]) > herdEndS + 1;
-    });
+    await until(
+      async () => {
+        const [sample] = await query(prom, `timestamp(startup_lock_slots{job="${JOB}"})`);
+        return sample !== undefined && Number(sample.value[1]) > herdEndS + 1;
+      },
+      { what: 'a scrape after the herd', timeoutMs: 15_000, everyMs: 250 },
+    );
     endS = Date.now() / 1000;
 
     const values = { rateInterval: '10s', job: JOB, node: instance };

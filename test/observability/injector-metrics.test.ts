@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { makeThrowawayCa, type ThrowawayCa } from '../support/throwaway-ca.js';
-import { startProcess, stopAll } from '../support/processes.js';
+import { startInjector, stopAll } from '../support/processes.js';
 import { exposedSeries, injectorSeries } from './helpers/exposition.js';
 import { parsePromQL } from './helpers/promql.js';
 import { run } from './helpers/run.js';
@@ -24,14 +24,7 @@ describe('live /metrics of a running injector', function () {
     writeFileSync(path.join(ca.dir, 'server.pem'), ca.certPem);
     const container = path.join(ca.dir, 'container.json');
     writeFileSync(container, JSON.stringify({ name: 'startup-lock', image: 'x', args: ['acquire'] }));
-    const proc = startProcess([
-      'inject',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--health-port',
-      '0',
+    const proc = await startInjector([
       '--namespace',
       'startup-lock',
       '--container-file',
@@ -41,9 +34,8 @@ describe('live /metrics of a running injector', function () {
       '--tls-key-file',
       path.join(ca.dir, 'server.key'),
     ]);
-    const listening = await proc.waitForLog((l) => l.msg === 'startup-lock inject listening');
     await proc.waitForLog((l) => l.msg === 'serving certificate loaded');
-    const response = await fetch(`http://127.0.0.1:${listening.healthPort as number}/metrics`);
+    const response = await fetch(`http://127.0.0.1:${proc.healthPort}/metrics`);
     expect(response.status).to.equal(200);
     page = await response.text();
   });

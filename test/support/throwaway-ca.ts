@@ -14,11 +14,34 @@ export interface ThrowawayCa {
   remove(): void;
 }
 
+const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+/** `<name>.key` and `<name>.pem` in `dir` for `commonName`, signed by the CA there (`ca.pem`, `ca.key`). */
+export function issue(dir: string, name: string, commonName: string, extfile?: string): void {
+  const f = (file: string) => join(dir, file);
+  openssl('req', ...ec, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${commonName}`);
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    f(`${name}.csr`),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    f(`${name}.pem`),
+    '-days',
+    '1',
+    ...(extfile ? ['-extfile', extfile] : []),
+  );
+}
+
 export function makeThrowawayCa(): ThrowawayCa {
   const dir = mkdtempSync(join(tmpdir(), 'startup-lock-ca-'));
   const f = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   openssl(
     'req',
     '-x509',
@@ -32,25 +55,8 @@ export function makeThrowawayCa(): ThrowawayCa {
     '-subj',
     '/CN=startup-lock test CA',
   );
-  openssl('req', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=localhost');
   writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    f('server.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('server.pem'),
-    '-days',
-    '1',
-    '-extfile',
-    f('ext.cnf'),
-  );
+  issue(dir, 'server', 'localhost', f('ext.cnf'));
   return {
     dir,
     caFile: f('ca.pem'),

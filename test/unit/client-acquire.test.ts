@@ -6,7 +6,7 @@ import {
   type AcquireOptions,
   type Outcome,
 } from '../../src/client/acquire.js';
-import { Backoff } from '../../src/client/backoff.js';
+import { Backoff } from '../../src/backoff.js';
 import {
   Aborted,
   TransportError,

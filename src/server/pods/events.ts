@@ -5,9 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '../../clock.js';
+import { podHolder, podOf } from '../../holder.js';
 import type { Lease, ReleaseReason } from '../../lock/types.js';
 import type { LockEngine } from '../../lock/engine.js';
 import type { Logger } from '../../log.js';
+import { seconds } from '../../seconds.js';
 import { AccessDeniedError, classifyApiError } from '../../kube/api-error.js';
 import { requestTimeout } from '../../kube/kube-config.js';
 
@@ -53,7 +55,8 @@ const RELEASED_BECAUSE: Record<Exclude<ReleaseReason, 'expired'>, string> = {
   shutdown: 'the lock server shut down',
 };
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+/** `1.2s` in an Event message. */
+const inSeconds = (ms: number) => `${seconds(ms).toFixed(1)}s`;
 
 export class EventRecorder {
   private readonly api: EventsApi;
@@ -80,7 +83,7 @@ export class EventRecorder {
         this.record(
           lease,
           'StartupLockGranted',
-          `Start-up slot ${lease.slot} on node ${this.options.nodeName} granted after waiting ${seconds(waitedMs)}${busy}; held for at most ${seconds(held)}`,
+          `Start-up slot ${lease.slot} on node ${this.options.nodeName} granted after waiting ${inSeconds(waitedMs)}${busy}; held for at most ${inSeconds(held)}`,
         );
       },
       released: (lease, reason, heldMs, note) => {
@@ -88,13 +91,13 @@ export class EventRecorder {
           this.record(
             lease,
             'StartupLockExpired',
-            `Start-up slot ${lease.slot} expired after ${seconds(heldMs)}: its duration ran out before it was released`,
+            `Start-up slot ${lease.slot} expired after ${inSeconds(heldMs)}: its duration ran out before it was released`,
           );
         } else {
           this.record(
             lease,
             'StartupLockReleased',
-            `Start-up slot ${lease.slot} released after ${seconds(heldMs)}: ${RELEASED_BECAUSE[reason]}${note?.detail && reason !== 'ready' ? ` (${note.detail})` : ''}`,
+            `Start-up slot ${lease.slot} released after ${inSeconds(heldMs)}: ${RELEASED_BECAUSE[reason]}${note?.detail && reason !== 'ready' ? ` (${note.detail})` : ''}`,
           );
         }
       },
@@ -104,9 +107,9 @@ export class EventRecorder {
   /** Queue an Event for the lease's holder pod; holders that are not `namespace/pod` get none. */
   record(lease: Lease, reason: EventReason, message: string): void {
     if (this.closed || lease.api === 'legacy') return;
-    const parts = lease.holder.split('/');
-    const [namespace, pod] = parts;
-    if (parts.length !== 2 || !namespace || !pod) return;
+    const named = podOf(lease.holder);
+    if (named === null) return;
+    const { namespace, name: pod } = named;
     const now = this.options.clock.now();
     if (now < this.pausedUntil) {
       this.options.log.debug({ holder: lease.holder, reason }, 'events: paused after a 403; not recorded');
@@ -180,7 +183,10 @@ export class EventRecorder {
         }
       } else if (!this.failing) {
         this.failing = true;
-        log.warn({ err: error.message, holder: `${e.namespace}/${e.pod}` }, 'events: cannot record an Event');
+        log.warn(
+          { err: error.message, holder: podHolder(e.namespace, e.pod) },
+          'events: cannot record an Event',
+        );
       }
     }
   }
@@ -195,7 +201,7 @@ export class EventRecorder {
       return pod.metadata?.uid;
     } catch (err) {
       this.options.log.debug(
-        { err: (err as Error).message, holder: `${e.namespace}/${e.pod}` },
+        { err: (err as Error).message, holder: podHolder(e.namespace, e.pod) },
         'events: pod UID unknown; recording the Event without it',
       );
       return undefined;

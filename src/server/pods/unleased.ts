@@ -8,7 +8,7 @@ import type { Clock } from '../../clock.js';
 import type { LockEngine } from '../../lock/engine.js';
 import type { Holder, Lease } from '../../lock/types.js';
 import type { Logger } from '../../log.js';
-import { holderOf, isFinished } from '../../kube/pods.js';
+import { holderOfPod, isFinished } from '../../kube/pods.js';
 import type { ChangeType } from '../../kube/reflector.js';
 import { HolderProber } from './prober.js';
 import { planOf } from './probe-spec.js';
@@ -28,7 +28,7 @@ export interface UnleasedRules {
 /** Why a pod is never counted, or null when it may be. */
 export function leftOut(pod: V1Pod, rules: UnleasedRules): string | null {
   const namespace = pod.metadata?.namespace ?? '';
-  if (holderOf(pod) === rules.self) return 'the server itself';
+  if (holderOfPod(pod) === rules.self) return 'the server itself';
   if (rules.excludeNamespaces.includes(namespace)) return `namespace ${namespace}`;
   const labels = pod.metadata?.labels ?? {};
   for (const pair of rules.excludeLabels) {
@@ -112,7 +112,7 @@ export class UnleasedCounter {
   /** A pod on the node changed (from the watch, or a fresh list). */
   judge(type: ChangeType, pod: V1Pod): void {
     if (!this.seeing) return;
-    const key = holderOf(pod);
+    const key = holderOfPod(pod);
     const { engine, rules, clock } = this.options;
     const uid = pod.metadata?.uid ?? null;
     const held = this.holders.get(key);

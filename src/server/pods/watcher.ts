@@ -15,7 +15,8 @@ import type { Logger } from '../../log.js';
 import { HolderProber } from './prober.js';
 import { requestTimeout } from '../../kube/kube-config.js';
 import { appStartedAt, cannotStart, planOf } from './probe-spec.js';
-import { holderOf, isFinished, isReady } from '../../kube/pods.js';
+import { holderOfPod, isFinished, isReady } from '../../kube/pods.js';
+import { podOf } from '../../holder.js';
 import { Reflector, type ChangeType } from '../../kube/reflector.js';
 import type { UnleasedCounter } from './unleased.js';
 
@@ -109,9 +110,9 @@ export class PodWatcher {
 
   private judgeGrant(lease: Lease): void {
     if (!this.running) return;
-    const [namespace, name] = lease.holder.split('/');
-    if (namespace === undefined || name === undefined) return;
-    const pod = this.reflector.get(namespace, name);
+    const named = podOf(lease.holder);
+    if (named === null) return;
+    const pod = this.reflector.get(named.namespace, named.name);
     if (pod !== undefined) this.judge('MODIFIED', pod);
   }
 
@@ -123,7 +124,7 @@ export class PodWatcher {
   }
 
   private judgeHolder(type: ChangeType, pod: V1Pod): void {
-    const holder = holderOf(pod);
+    const holder = holderOfPod(pod);
     const { engine, log } = this.options;
     const lease = engine.leaseOf(holder);
     // A lease taken by an earlier pod of the same name (a StatefulSet pod recreated) is not this one's.

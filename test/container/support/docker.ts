@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { GenericContainer, type StartedTestContainer } from 'testcontainers';
+import { inCi } from '../../support/prerequisites.js';
 
 // No reaper container: it would have to be pulled, and nothing can be pulled here. Each test stops
 // what it started instead.
@@ -20,7 +21,6 @@ process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
 const run = promisify(execFile);
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const inCi = process.env.CI === 'true';
 
 /** The UID the image runs as (distroless "nonroot"); tests also force it with --user. */
 export const imageUser = '65532:65532';

@@ -9,7 +9,8 @@ import { createServer as createHttpServer, request as httpRequest } from 'node:h
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { inCi, repoRoot } from './docker.js';
+import { inCi } from '../../support/prerequisites.js';
+import { repoRoot } from './docker.js';
 import { freePort } from './server.js';
 
 const run = promisify(execFile);

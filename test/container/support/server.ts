@@ -1,6 +1,5 @@
 // A `startup-lock server` container on the host network, talked to from the host over 127.0.0.1.
 import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
@@ -9,22 +8,7 @@ import { HardenedContainer, containerLogs, containerState } from './docker.js';
 /** Where the state-file volume is mounted in the container (the chart's hostPath is the same). */
 export const stateDirInContainer = '/var/lib/startup-lock';
 
-/**
- * A free TCP port on 127.0.0.1, chosen by the kernel (so it clashes with nothing listening now).
- * The container binds it a moment later; the window is small and the kernel does not hand the same
- * ephemeral port out again right away.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolvePort(port));
-    });
-  });
-}
+export { freePort } from '../../support/net.js';
 
 /** A host directory for the state file, writable by the image's UID (65532) and nobody else's business. */
 export async function makeStateDir(): Promise<{ path: string; remove: () => Promise<void> }> {

@@ -1,13 +1,15 @@
 // Real processes for the live tests: the startup-lock server, Prometheus, and a dependency that
 // flips between healthy and failing. Each start waits for the process to say it is ready (a log
 // line, never a fixed sleep), is bounded in time, and returns something with stop().
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { freePort } from '../../support/net.js';
+import { startProcess as start } from '../../support/processes.js';
 import { SERVER_BIN } from './tools.js';
 
 export class ProcessStartError extends Error {
@@ -24,53 +26,29 @@ export interface Started {
 }
 
 /** Spawns `command` and resolves once a line of its stdout or stderr matches `ready`. */
-export function startProcess(
+export async function startProcess(
   command: string,
   args: string[],
   ready: RegExp,
   timeoutMs = 20_000,
 ): Promise<Started> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  };
-  return new Promise((resolve, reject) => {
-    const fail = (why: string): void => {
-      clearTimeout(timer);
-      void stop().then(() =>
-        reject(new ProcessStartError(`${command} ${args.join(' ')}: ${why}\n${output}`)),
-      );
-    };
-    const timer = setTimeout(() => fail(`not ready within ${timeoutMs} ms`), timeoutMs);
-    let pending = '';
-    const onData = (chunk: Buffer): void => {
-      const text = chunk.toString('utf8');
-      output += text;
-      pending += text;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      const line = lines.find((l) => ready.test(l));
-      if (line !== undefined) {
-        clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        child.stderr?.off('data', onData);
-        // Keep draining so a chatty child never blocks on a full pipe.
-        child.stdout?.on('data', (c: Buffer) => (output += c.toString('utf8')));
-        child.stderr?.on('data', (c: Buffer) => (output += c.toString('utf8')));
-        resolve({ child, readyLine: line, output: () => output, stop });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('error', (error) => fail(error.message));
-    child.once('exit', (code, signal) => fail(`exited early (code ${code}, signal ${signal})`));
-  });
+  const proc = start(args, {}, { command });
+  try {
+    const readyLine = await proc.waitForOutput(
+      (p) =>
+        p
+          .output()
+          .split('\n')
+          .slice(0, -1)
+          .find((l) => ready.test(l)),
+      `a line matching ${ready}`,
+      timeoutMs,
+    );
+    return { child: proc.child, readyLine, output: proc.output, stop: () => proc.stop() };
+  } catch (err) {
+    await proc.stop();
+    throw new ProcessStartError(`${command} ${args.join(' ')}: ${(err as Error).message}`);
+  }
 }
 
 export interface LockServer extends Started {
@@ -87,17 +65,6 @@ export async function startLockServer(args: string[]): Promise<LockServer> {
   );
   const { port } = JSON.parse(started.readyLine) as { port: number };
   return { ...started, port, url: `http://127.0.0.1:${port}` };
-}
-
-/** A port that was free a moment ago (for programs that cannot report an ephemeral one). */
-export async function freePort(): Promise<number> {
-  const server = createNetServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 export interface Prometheus extends Started {

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import type { Context } from 'mocha';
+import { skipOrFail } from '../../support/prerequisites.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 export const RULES_FILE = resolve(REPO_ROOT, 'chart/files/prometheus-rules.yaml');
@@ -13,9 +14,7 @@ export const RUNBOOK_FILE = resolve(REPO_ROOT, 'docs/runbook.md');
 export const SERVER_BIN = resolve(REPO_ROOT, 'bin/startup-lock');
 const SERVER_ENTRY = resolve(REPO_ROOT, 'dist/cli.js');
 
-export class MissingPrerequisiteError extends Error {
-  override name = 'MissingPrerequisiteError';
-}
+export { MissingPrerequisiteError } from '../../support/prerequisites.js';
 
 /** The absolute path of `name` on PATH, or undefined. */
 export function which(name: string): string | undefined {
@@ -29,11 +28,7 @@ export function which(name: string): string | undefined {
  * CI=true throws instead, so CI can never pass by skipping.
  */
 export function requireOrSkip(ctx: Context, missing: string | undefined): void {
-  if (!missing) return;
-  const message = `test/observability: ${missing}`;
-  if (process.env.CI === 'true') throw new MissingPrerequisiteError(`${message} (CI=true: not skipping)`);
-  console.warn(`\n  !!! SKIPPING: ${message}\n`);
-  ctx.skip();
+  if (missing) skipOrFail(ctx, `test/observability: ${missing}`);
 }
 
 /** Returns the tool's path, or skips/fails through requireOrSkip. */
