@@ -5,7 +5,7 @@
 //
 // Written instead of client-node's informer (cache.js): on any list or watch error the informer stops
 // for good and leaves reconnecting, backoff and health reporting to the caller, which is all of the work.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig, Watch } from '@kubernetes/client-node';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import { classifyApiError, type AccessDeniedError, type ApiCallError } from './api-error.js';
@@ -21,8 +21,16 @@ export interface ListResult<T> {
   metadata?: { resourceVersion?: string };
 }
 
+/** The one call the reflector makes to watch: client-node's `Watch.watch`, or the lean client's. */
+export type WatchApi = Pick<Watch, 'watch'>;
+
 export interface ReflectorOptions<T extends KubeObject> {
-  kubeConfig: KubeConfig;
+  /**
+   * How to watch: the lean client (`leanWatch` in src/kube/adapters.ts), or, when only `kubeConfig` is
+   * given, client-node's `Watch` (imported on first use, so a process on the lean path never loads it).
+   */
+  watchApi?: WatchApi;
+  kubeConfig?: KubeConfig;
   /** The resource as RBAC names it (`pods`, `daemonsets.apps`), for error messages. */
   resource: string;
   /** Namespace watched; undefined means all namespaces (cluster-wide RBAC). */
@@ -62,8 +70,14 @@ export class Reflector<T extends KubeObject> {
   private error: AccessDeniedError | ApiCallError | null = null;
   private everSynced = false;
   private stopped = true;
+  private watchApi?: WatchApi;
 
-  constructor(private readonly options: ReflectorOptions<T>) {}
+  constructor(private readonly options: ReflectorOptions<T>) {
+    if (options.watchApi === undefined && options.kubeConfig === undefined) {
+      throw new TypeError('Reflector: give watchApi or kubeConfig');
+    }
+    this.watchApi = options.watchApi;
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -201,7 +215,8 @@ export class Reflector<T extends KubeObject> {
         );
     });
     try {
-      const controller = await new Watch(this.options.kubeConfig).watch(path, query, onEvent, end);
+      const watchApi = this.watchApi ?? (this.watchApi = await this.clientNodeWatch());
+      const controller = await watchApi.watch(path, query, onEvent, end);
       if (ended || session !== this.session || this.stopped) {
         controller.abort();
         return;
@@ -218,6 +233,11 @@ export class Reflector<T extends KubeObject> {
     } catch (err) {
       end(err);
     }
+  }
+
+  private async clientNodeWatch(): Promise<WatchApi> {
+    const { Watch } = await import('@kubernetes/client-node');
+    return new Watch(this.options.kubeConfig!);
   }
 
   private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T): void {

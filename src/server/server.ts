@@ -89,7 +89,7 @@ export async function startServer(
   // --release-on-ready / --events (src/server/pods); the Kubernetes client is loaded only when one is on.
   const kube =
     config.releaseOnReady || config.events
-      ? (await import('./pods/features.js')).createKubeFeatures(config, engine, clock, log)
+      ? await (await import('./pods/features.js')).createKubeFeatures(config, engine, clock, log)
       : null;
   const connections = new ConnectionLimit(config.maxConnections, log);
   const metrics = createMetrics(engine, connections);

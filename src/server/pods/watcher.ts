@@ -6,13 +6,14 @@
 // no startup or readiness probe keeps its lease for its duration: nothing says when its start-up ends.
 // The lease's duration stays the upper bound: while the API cannot be reached, nothing is released
 // early and leases simply run to their expiry.
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../clock.js';
 import type { LockEngine } from '../../lock/engine.js';
 import type { Holder, Lease, LeaseId, ReleaseNote } from '../../lock/types.js';
 import type { Logger } from '../../log.js';
 import { HolderProber } from './prober.js';
-import { requestTimeout } from '../../kube/kube-config.js';
+import { leanList, leanWatch } from '../../kube/adapters.js';
+import type { KubeApiClient } from '../../kube/client.js';
 import { appStartedAt, cannotStart, planOf } from './probe-spec.js';
 import { holderOf, isFinished, isReady } from '../../kube/pods.js';
 import { Reflector, type ChangeType } from '../../kube/reflector.js';
@@ -21,7 +22,8 @@ import { Reflector, type ChangeType } from '../../kube/reflector.js';
 export type ReleasingEngine = Pick<LockEngine, 'releaseHolder' | 'leaseOf' | 'listen'>;
 
 export interface PodWatcherOptions {
-  kubeConfig: KubeConfig;
+  /** The lean API client (src/kube/client.ts): the server loads no @kubernetes/client-node. */
+  api: KubeApiClient;
   nodeName: string;
   engine: ReleasingEngine;
   clock: Clock;
@@ -40,16 +42,14 @@ export class PodWatcher {
   private running = false;
 
   constructor(private readonly options: PodWatcherOptions) {
-    const { kubeConfig, nodeName, clock, log } = options;
-    const api = kubeConfig.makeApiClient(CoreV1Api);
+    const { api, nodeName, clock, log } = options;
     const fieldSelector = `spec.nodeName=${nodeName}`;
-    const timeout = requestTimeout(options.requestTimeoutMs ?? 10_000);
     this.reflector = new Reflector<V1Pod>({
-      kubeConfig,
+      watchApi: leanWatch(api),
       resource: 'pods',
       path: '/api/v1/pods',
       fieldSelector,
-      list: () => api.listPodForAllNamespaces({ fieldSelector }, timeout),
+      list: leanList<V1Pod>(api, '/api/v1/pods', { fieldSelector }, options.requestTimeoutMs),
       onChange: (type, pod) => this.judge(type, pod),
       onHealth: (error) => {
         if (error !== null) {
