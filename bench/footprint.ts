@@ -7,10 +7,19 @@
 //     @kubernetes/client-node, in a process that does only that;
 //  4. V8 flags for a low-traffic server: RSS idle and after the 64-connection legacy load, and the load's
 //     throughput (timings move with whatever else the machine runs; RSS does not).
+//  5. the node's lock as shipped (the image's NODE_OPTIONS), every node feature on: release-on-ready with
+//     its own probing, --events, one HTTP check, metrics scraped every 5 s, over a fake API holding 110
+//     pods: idle, with 1,000 waiting long polls, after the 64-connection legacy load, and through a
+//     watch churn (a pod changed every 100 ms for BENCH_CHURN_SECONDS, default 60) with the RSS slope by
+//     linear fit after the first fifth; side by side with the original Go lock when BENCH_GO_LOCK names
+//     its binary (pod-startup-lock's `lock`).
 // BENCH_NODES=image,current (default) picks the Nodes; BENCH_SECONDS (default 5) the load's length,
 // BENCH_REPEAT (default 3) its interleaved rounds;
-// BENCH_PARTS=imports,server,watch,flags (default all) the parts.
+// BENCH_PARTS=imports,server,watch,flags,node (default all) the parts.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Agent, createServer, request, type ClientRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { FakeKubeApi } from '../test/support/fake-kube-api.js';
@@ -19,7 +28,9 @@ import { BIN, isMain, machine, rssOf } from './lib.js';
 const PODS = 110;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
-const PARTS = (process.env.BENCH_PARTS ?? 'imports,server,watch,flags').split(',');
+const PARTS = (process.env.BENCH_PARTS ?? 'imports,server,watch,flags,node').split(',');
+const CHURN_SECONDS = Number(process.env.BENCH_CHURN_SECONDS ?? 60);
+const WAITERS = 1000;
 const PROBE = fileURLToPath(new URL('./footprint-probe.mjs', import.meta.url));
 const LEAN_WATCH = fileURLToPath(new URL('./footprint-lean-watch.mjs', import.meta.url));
 const MODULES = [
@@ -37,10 +48,10 @@ const FLAG_SETS: [string, string[]][] = [
   ['(none)', []],
   ['--max-semi-space-size=1', ['--max-semi-space-size=1']],
   ['--max-semi-space-size=2', ['--max-semi-space-size=2']],
+  ['--max-semi-space-size=1 --v8-pool-size=1', ['--max-semi-space-size=1', '--v8-pool-size=1']],
   ['--optimize-for-size', ['--optimize-for-size']],
-  ['--max-old-space-size=64', ['--max-old-space-size=64']],
   ['--lite-mode', ['--lite-mode']],
-  ['--max-semi-space-size=1 --optimize-for-size', ['--max-semi-space-size=1', '--optimize-for-size']],
+  ['--jitless', ['--jitless']],
 ];
 
 interface Sample {
@@ -109,6 +120,7 @@ async function startServer(node: string, flags: string[], args: string[], env: N
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     rss: () => rssOf(child.pid!),
     stop: () =>
       new Promise<void>((resolve) => {
@@ -121,12 +133,15 @@ async function startServer(node: string, flags: string[], args: string[], env: N
   };
 }
 
-async function fakeApiWithPods(): Promise<{ api: FakeKubeApi; kubeconfig: string }> {
+/** 110 pods on n1 (with an HTTP readiness probe on `probePort` when given) and 50 elsewhere. */
+async function fakeApiWithPods(probePort?: number): Promise<{ api: FakeKubeApi; kubeconfig: string }> {
   const api = await FakeKubeApi.start();
+  const probe =
+    probePort === undefined ? {} : { readinessProbe: { httpGet: { path: '/', port: probePort } } };
   for (let i = 0; i < PODS; i++) {
     api.create('pods', {
       metadata: { name: `app-${i}`, namespace: `ns-${i % 10}`, labels: { app: `app-${i}` } },
-      spec: { nodeName: 'n1', containers: [{ name: 'app', image: 'registry.example/app:1.0' }] },
+      spec: { nodeName: 'n1', containers: [{ name: 'app', image: 'registry.example/app:1.0', ...probe }] },
       status: {
         phase: 'Running',
         conditions: [{ type: 'Ready', status: 'True' }],
@@ -288,6 +303,213 @@ async function flags(list: [string, string][]): Promise<void> {
   );
 }
 
+/** The Node flags the image's entrypoint passes (Dockerfile `ENTRYPOINT ["node", flags…, program]`). */
+function imageNodeOptions(): string[] {
+  const dockerfile = readFileSync(fileURLToPath(new URL('../Dockerfile', import.meta.url)), 'utf8');
+  const m = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile);
+  const entrypoint = m ? (JSON.parse(m[1]!) as string[]) : [];
+  return entrypoint.filter((word) => word.startsWith('--'));
+}
+
+/** Anonymous and file-backed resident memory (the latter mostly the node binary's own pages). */
+function rssParts(pid: number): { anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
+  return { anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: [number, number][]): number {
+  const n = points.length;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const num = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
+  const den = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return den === 0 ? 0 : num / den;
+}
+
+/** `count` long polls waiting in the queue; resolves once the server's status shows them all. */
+async function waitingPolls(url: string, count: number): Promise<() => void> {
+  const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+  const requests: ClientRequest[] = [];
+  for (let i = 0; i < count; i++) {
+    const req = request(`${url}/v1/leases?holder=waiting/w-${i}&duration=60&wait=60`, {
+      method: 'POST',
+      agent,
+    });
+    req.on('error', () => {});
+    req.on('response', (res) => res.resume());
+    req.end();
+    requests.push(req);
+  }
+  for (let tries = 0; tries < 600; tries++) {
+    const status = (await (await fetch(`${url}/v1/status`)).json()) as { queue: unknown[] };
+    if (status.queue.length >= count) break;
+    await sleep(100);
+  }
+  return () => {
+    for (const req of requests) req.destroy();
+    agent.destroy();
+  };
+}
+
+interface LockUnderTest {
+  name: string;
+  start(): Promise<{ url: string; pid: number; stop(): Promise<void> }>;
+  /** Long polls (the lease API) or, for the original, open connections that polled once. */
+  polls: boolean;
+  features: boolean;
+}
+
+async function nodeLock(list: [string, string][]): Promise<void> {
+  const flagsUsed = imageNodeOptions();
+  const app = createServer((_req, res) => res.writeHead(200).end('ok'));
+  app.listen(0, '127.0.0.1');
+  await new Promise((r) => app.once('listening', r));
+  const appPort = (app.address() as AddressInfo).port;
+  const locks: LockUnderTest[] = list.map(([version, node]) => ({
+    name: `startup-lock, ${version} ${flagsUsed.join(' ') || '(no flags)'}`,
+    polls: true,
+    features: true,
+    start: async () => {
+      const { api, kubeconfig } = await fakeApiWithPods(appPort);
+      const s = await startServer(node, flagsUsed, [
+        '--release-on-ready',
+        '--events',
+        '--node-name',
+        'n1',
+        '--kubeconfig',
+        kubeconfig,
+        '--check',
+        `http://127.0.0.1:${appPort}/`,
+      ]);
+      await api.waitForWatches('pods');
+      lockApis.set(s.url, api);
+      return { url: s.url, pid: s.pid, stop: async () => (await s.stop(), await api.close()) };
+    },
+  }));
+  const goLock = process.env.BENCH_GO_LOCK;
+  if (goLock) {
+    locks.push({
+      name: 'pod-startup-lock (Go)',
+      polls: false,
+      features: false,
+      start: async () => {
+        const port = await freePort();
+        const child = spawn(goLock, ['--port', String(port), '--locks', '1', '--timeout', '600'], {
+          stdio: 'ignore',
+        });
+        for (let i = 0; i < 100; i++) {
+          if (
+            await fetch(`http://127.0.0.1:${port}/`).then(
+              () => true,
+              () => false,
+            )
+          )
+            break;
+          await sleep(100);
+        }
+        return {
+          url: `http://127.0.0.1:${port}`,
+          pid: child.pid!,
+          stop: () => new Promise<void>((r) => (child.once('exit', () => r()), child.kill('SIGTERM'))),
+        };
+      },
+    });
+  }
+  const rows: string[][] = [];
+  const fmt = (pid: number) => {
+    const { anon, file } = rssParts(pid);
+    return `${mb(rssOf(pid))} MB (${mb(anon)} + ${mb(file)})`;
+  };
+  for (const lock of locks) {
+    const s = await lock.start();
+    const scrape = setInterval(
+      () =>
+        void fetch(`${s.url}/metrics`).then(
+          (r) => r.text(),
+          () => '',
+        ),
+      5000,
+    );
+    await fetch(`${s.url}/metrics`).then((r) => r.text());
+    await sleep(3000);
+    const row = [lock.name, fmt(s.pid)];
+    // The slot held, then 1,000 waiters; the original has no queue: 1,000 connections that polled.
+    if (lock.polls) {
+      const held = await fetch(`${s.url}/v1/leases?holder=bench/holder&duration=600`, { method: 'POST' });
+      await held.arrayBuffer();
+      const release = await waitingPolls(s.url, WAITERS);
+      await sleep(1000);
+      row.push(fmt(s.pid));
+      release();
+    } else {
+      const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+      await Promise.all(
+        Array.from(
+          { length: WAITERS },
+          () =>
+            new Promise<void>((r) =>
+              request(`${s.url}/`, { agent }, (res) => (res.resume(), res.on('end', r))).end(),
+            ),
+        ),
+      );
+      await sleep(1000);
+      row.push(fmt(s.pid));
+      agent.destroy();
+    }
+    await sleep(1000);
+    await legacyLoad(s.url);
+    await sleep(1000);
+    row.push(fmt(s.pid));
+    const api = lockApis.get(s.url);
+    if (api !== undefined) {
+      const samples: [number, number][] = [];
+      const started = Date.now();
+      let k = 0;
+      const churner = setInterval(() => {
+        const i = k++ % PODS;
+        api.patch('pods', `ns-${i % 10}`, `app-${i}`, { metadata: { annotations: { churn: String(k) } } });
+      }, 100);
+      while (Date.now() - started < CHURN_SECONDS * 1000) {
+        await sleep(1000);
+        samples.push([(Date.now() - started) / 60_000, rssOf(s.pid) / 2 ** 20]);
+      }
+      clearInterval(churner);
+      const warm = samples.slice(Math.floor(samples.length / 5));
+      const ys = warm.map(([, y]) => y);
+      row.push(
+        `${fmt(s.pid)}; ${Math.min(...ys).toFixed(1)}–${Math.max(...ys).toFixed(1)} MB, slope ${slope(warm).toFixed(2)} MB/min`,
+      );
+    } else row.push('(no Kubernetes features)');
+    clearInterval(scrape);
+    await s.stop();
+    rows.push(row);
+  }
+  app.close();
+  print(
+    `The node's lock as shipped, every node feature on, ${PODS} pods on the node (RSS: anonymous + file-backed)`,
+    [
+      'lock',
+      'idle',
+      `${WAITERS} waiting polls`,
+      `after ${SECONDS} s of 64-connection load`,
+      `watch churn, a pod every 100 ms for ${CHURN_SECONDS} s (end; range and slope after the first fifth)`,
+    ],
+    rows,
+  );
+}
+
+const lockApis = new Map<string, FakeKubeApi>();
+
+async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => s.once('listening', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
 export async function runFootprintBench(): Promise<void> {
   const list = nodes();
   console.log(
@@ -297,6 +519,7 @@ export async function runFootprintBench(): Promise<void> {
   if (PARTS.includes('server')) await servers(list);
   if (PARTS.includes('watch')) await watches(list);
   if (PARTS.includes('flags')) await flags(list);
+  if (PARTS.includes('node')) await nodeLock(list);
 }
 
 if (isMain(import.meta.url)) {
