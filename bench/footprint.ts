@@ -1,13 +1,14 @@
 // `npm run bench:footprint`: where the lock server's memory goes, on the image's Node 24
 // (scripts/image-node.sh) and on the Node running the bench. Each figure is a fresh process.
 //  1. the cost of importing each runtime dependency (RSS and heap, after two full GCs);
-//  2. the server idle: no Kubernetes features; `--release-on-ready --events` over a fake API holding
-//     110 pods on the node; the same after every pod changed twice on the watch;
+//  2. the server idle (RSS, and V8 heap used after full GCs): no Kubernetes features; then
+//     `--release-on-ready --events` over a fake API holding 0, 110 and 440 pods on the node; the last
+//     after every pod changed twice on the watch (how memory grows with the node's pods);
 //  3. one list+watch of the node's 110 pods through the lean path (src/kube/) and through
 //     @kubernetes/client-node, in a process that does only that;
 //  4. V8 flags for a low-traffic server: RSS idle and after the 64-connection legacy load, and the load's
 //     throughput (timings move with whatever else the machine runs; RSS does not).
-//  5. the node's lock as shipped (the image's NODE_OPTIONS), every node feature on: release-on-ready with
+//  5. the node's lock as shipped (the flags of the image's entrypoint), every node feature on: release-on-ready with
 //     its own probing, --events, one HTTP check, metrics scraped every 5 s, over a fake API holding 110
 //     pods: idle, with 1,000 waiting long polls, after the 64-connection legacy load, and through a
 //     watch churn (a pod changed every 100 ms for BENCH_CHURN_SECONDS, default 60) with the RSS slope by
@@ -17,7 +18,9 @@
 // BENCH_REPEAT (default 3) its interleaved rounds;
 // BENCH_PARTS=imports,server,watch,flags,node (default all) the parts.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, createServer, request, type ClientRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +35,7 @@ const PARTS = (process.env.BENCH_PARTS ?? 'imports,server,watch,flags,node').spl
 const CHURN_SECONDS = Number(process.env.BENCH_CHURN_SECONDS ?? 60);
 const WAITERS = 1000;
 const PROBE = fileURLToPath(new URL('./footprint-probe.mjs', import.meta.url));
-const LEAN_WATCH = fileURLToPath(new URL('./footprint-lean-watch.mjs', import.meta.url));
+const HEAP_PRELOAD = fileURLToPath(new URL('./footprint-heap.mjs', import.meta.url));
 const MODULES = [
   'node:http',
   'node:https',
@@ -100,13 +103,17 @@ function probe(node: string, args: string[]): Promise<ProbeResult> {
 }
 
 /** The built server on `node` with V8 `flags`; resolves once it listens. */
-async function startServer(node: string, flags: string[], args: string[], env: NodeJS.ProcessEnv = {}) {
+async function startServer(node: string, flags: string[], args: string[]) {
+  const heapFile = join(
+    tmpdir(),
+    `startup-lock-footprint-${process.pid}-${Math.random().toString(36).slice(2)}.json`,
+  );
   const child: ChildProcess = spawn(
     node,
     [...flags, BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, ...env },
+      env: { ...process.env, FOOTPRINT_HEAP_FILE: heapFile },
     },
   );
   const port = await new Promise<number>((resolve, reject) => {
@@ -122,23 +129,33 @@ async function startServer(node: string, flags: string[], args: string[], env: N
     url: `http://127.0.0.1:${port}`,
     pid: child.pid!,
     rss: () => rssOf(child.pid!),
+    /** V8 heap used after full GCs (the server must run with HEAP_PRELOAD). */
+    heap: async () => {
+      child.kill('SIGUSR2');
+      for (let i = 0; i < 50 && !existsSync(heapFile); i++) await sleep(20);
+      const used = (JSON.parse(readFileSync(heapFile, 'utf8')) as { heapUsed: number }).heapUsed;
+      rmSync(heapFile);
+      return used;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
-        // The preloaded lean watch is not the server's to close: its open stream would keep it alive.
         setTimeout(() => child.kill('SIGKILL'), 3000).unref();
       }),
   };
 }
 
 /** 110 pods on n1 (with an HTTP readiness probe on `probePort` when given) and 50 elsewhere. */
-async function fakeApiWithPods(probePort?: number): Promise<{ api: FakeKubeApi; kubeconfig: string }> {
+async function fakeApiWithPods(
+  probePort?: number,
+  pods = PODS,
+): Promise<{ api: FakeKubeApi; kubeconfig: string }> {
   const api = await FakeKubeApi.start();
   const probe =
     probePort === undefined ? {} : { readinessProbe: { httpGet: { path: '/', port: probePort } } };
-  for (let i = 0; i < PODS; i++) {
+  for (let i = 0; i < pods; i++) {
     api.create('pods', {
       metadata: { name: `app-${i}`, namespace: `ns-${i % 10}`, labels: { app: `app-${i}` } },
       spec: { nodeName: 'n1', containers: [{ name: 'app', image: 'registry.example/app:1.0', ...probe }] },
@@ -157,9 +174,9 @@ async function fakeApiWithPods(probePort?: number): Promise<{ api: FakeKubeApi; 
 }
 
 /** Every pod on n1 changes `times` times (watchers see MODIFIED). */
-function churn(api: FakeKubeApi, times: number): void {
+function churn(api: FakeKubeApi, times: number, pods = PODS): void {
   for (let t = 0; t < times; t++) {
-    for (let i = 0; i < PODS; i++) {
+    for (let i = 0; i < pods; i++) {
       api.patch('pods', `ns-${i % 10}`, `app-${i}`, { metadata: { annotations: { churn: `${t}` } } });
     }
   }
@@ -197,38 +214,41 @@ async function imports(list: [string, string][]): Promise<void> {
 }
 
 async function servers(list: [string, string][]): Promise<void> {
+  const pods = [0, PODS, 4 * PODS];
   const rows: string[][] = [
     ['no Kubernetes features, idle'],
-    [`--release-on-ready --events (client-node), ${PODS} pods, idle`],
-    [`the same after ${PODS * 2} pod changes on the watch`],
-    [`no features + the lean path's list+watch of the ${PODS} pods in-process, idle`],
-    [`the same after ${PODS * 2} pod changes on the watch`],
+    ...pods.map((n) => [`--release-on-ready --events, ${n} pods on the node, idle`]),
+    [`the same, ${4 * PODS} pods, after ${8 * PODS} pod changes on the watch`],
   ];
   for (const [, node] of list) {
-    const plain = await startServer(node, [], []);
+    const preload = ['--expose-gc', '--import', HEAP_PRELOAD];
+    const plain = await startServer(node, preload, []);
     await sleep(2000);
-    rows[0]!.push(`${mb(plain.rss())} MB`);
+    rows[0]!.push(`${mb(plain.rss())} MB (heap ${mb(await plain.heap())})`);
     await plain.stop();
-    for (const [row, flags, args] of [
-      [1, [], ['--release-on-ready', '--events', '--node-name', 'n1', '--kubeconfig']],
-      [3, ['--import', LEAN_WATCH], ['--kubeconfig']],
-    ] as const) {
-      const { api, kubeconfig } = await fakeApiWithPods();
-      const s = await startServer(node, [...flags], [...args, kubeconfig], {
-        FOOTPRINT_KUBECONFIG: kubeconfig,
-        FOOTPRINT_NODE: 'n1',
-      });
+    for (const [i, n] of pods.entries()) {
+      const { api, kubeconfig } = await fakeApiWithPods(undefined, n);
+      const s = await startServer(node, preload, [
+        '--release-on-ready',
+        '--events',
+        '--node-name',
+        'n1',
+        '--kubeconfig',
+        kubeconfig,
+      ]);
       await api.waitForWatches('pods');
       await sleep(2000);
-      rows[row]!.push(`${mb(s.rss())} MB`);
-      churn(api, 2);
-      await sleep(2000);
-      rows[row + 1]!.push(`${mb(s.rss())} MB`);
+      rows[i + 1]!.push(`${mb(s.rss())} MB (heap ${mb(await s.heap())})`);
+      if (n === 4 * PODS) {
+        churn(api, 2, n);
+        await sleep(2000);
+        rows[pods.length + 1]!.push(`${mb(s.rss())} MB (heap ${mb(await s.heap())})`);
+      }
       await s.stop();
       await api.close();
     }
   }
-  print('The server (RSS)', ['server', ...list.map(([v]) => v)], rows);
+  print('The server (RSS; V8 heap used after a full GC)', ['server', ...list.map(([v]) => v)], rows);
 }
 
 async function watches(list: [string, string][]): Promise<void> {

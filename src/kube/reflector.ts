@@ -11,7 +11,13 @@ import type { Logger } from '../log.js';
 import { classifyApiError, type AccessDeniedError, type ApiCallError } from './api-error.js';
 
 export interface KubeObject {
-  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    managedFields?: unknown;
+  };
 }
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -40,6 +46,11 @@ export interface ReflectorOptions<T extends KubeObject> {
   fieldSelector?: string;
   /** One full list with the same selectors (a typed client-node call with a request timeout). */
   list(): Promise<ListResult<T>>;
+  /**
+   * Drop `metadata.managedFields` (server-side apply bookkeeping, often half of an object's JSON) from
+   * what is kept, for a copy whose users never read it.
+   */
+  dropManagedFields?: boolean;
   /** Every change, including DELETED for objects a relist no longer finds. */
   onChange(type: ChangeType, obj: T, previous: T | undefined): void;
   /** A list finished and the copy is complete. */
@@ -134,7 +145,7 @@ export class Reflector<T extends KubeObject> {
         return;
       }
       if (session !== this.session || this.stopped) return;
-      this.replace(list.items);
+      this.replace(list.items.map((obj) => this.trim(obj)));
       this.resourceVersion = list.metadata?.resourceVersion ?? '';
       this.everSynced = true;
       this.recovered();
@@ -203,7 +214,7 @@ export class Reflector<T extends KubeObject> {
       }
       if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
       if (rv) this.resourceVersion = rv;
-      this.apply(type, object);
+      this.apply(type, this.trim(object));
     };
     // client-node puts no timeout on opening a watch either: a request the API never answers would
     // stall this copy for good. Give up on it after a while and start over (its late answer is dropped).
@@ -238,6 +249,13 @@ export class Reflector<T extends KubeObject> {
   private async clientNodeWatch(): Promise<WatchApi> {
     const { Watch } = await import('@kubernetes/client-node');
     return new Watch(this.options.kubeConfig!);
+  }
+
+  private trim(obj: T): T {
+    if (this.options.dropManagedFields && obj.metadata?.managedFields !== undefined) {
+      delete obj.metadata.managedFields;
+    }
+    return obj;
   }
 
   private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T): void {

@@ -50,6 +50,8 @@ export class PodWatcher {
       path: '/api/v1/pods',
       fieldSelector,
       list: leanList<V1Pod>(api, '/api/v1/pods', { fieldSelector }, options.requestTimeoutMs),
+      // The node's pods are kept for as long as they run; nothing here reads managedFields.
+      dropManagedFields: true,
       onChange: (type, pod) => this.judge(type, pod),
       onHealth: (error) => {
         if (error !== null) {
