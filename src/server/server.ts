@@ -55,7 +55,9 @@ export async function startServer(
     (config.check.length === 0
       ? noChecks
       : // Loaded only when needed: the http client behind the checks costs memory on every node.
-        await (await import('../checks/create.js')).createCheckScheduler(config, clock, {
+        await (
+          await import('../checks/create.js')
+        ).createCheckScheduler(config, clock, {
           onProbe: (check, _up, ms) => metrics.checkDuration.observe({ check }, ms / 1000),
           onChange: (s) => {
             metrics.checkUp.set({ check: s.target }, s.up ? 1 : 0);
