@@ -173,6 +173,11 @@ async function fakeApiWithPods(
   return { api, kubeconfig: await api.writeKubeconfig() };
 }
 
+/** The server's flags for release-on-ready and Events on node n1. */
+function nodeFeatures(kubeconfig: string): string[] {
+  return ['--release-on-ready', '--events', '--node-name', 'n1', '--kubeconfig', kubeconfig];
+}
+
 /** Every pod on n1 changes `times` times (watchers see MODIFIED). */
 function churn(api: FakeKubeApi, times: number, pods = PODS): void {
   for (let t = 0; t < times; t++) {
@@ -228,14 +233,7 @@ async function servers(list: [string, string][]): Promise<void> {
     await plain.stop();
     for (const [i, n] of pods.entries()) {
       const { api, kubeconfig } = await fakeApiWithPods(undefined, n);
-      const s = await startServer(node, preload, [
-        '--release-on-ready',
-        '--events',
-        '--node-name',
-        'n1',
-        '--kubeconfig',
-        kubeconfig,
-      ]);
+      const s = await startServer(node, preload, nodeFeatures(kubeconfig));
       await api.waitForWatches('pods');
       await sleep(2000);
       rows[i + 1]!.push(`${mb(s.rss())} MB (heap ${mb(await s.heap())})`);
@@ -394,12 +392,7 @@ async function nodeLock(list: [string, string][]): Promise<void> {
     start: async () => {
       const { api, kubeconfig } = await fakeApiWithPods(appPort);
       const s = await startServer(node, flagsUsed, [
-        '--release-on-ready',
-        '--events',
-        '--node-name',
-        'n1',
-        '--kubeconfig',
-        kubeconfig,
+        ...nodeFeatures(kubeconfig),
         '--check',
         `http://127.0.0.1:${appPort}/`,
       ]);

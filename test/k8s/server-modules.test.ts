@@ -3,7 +3,7 @@
 // the API through the lean client and must never load @kubernetes/client-node (~75 MB of RSS on Node 24).
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { FakeKubeApi } from '../support/fake-kube-api.js';
+import { moduleHook } from '../support/module-hook.js';
 import { appPod, containersStatus } from '../support/kube-pods.js';
 import { BIN } from '../support/processes.js';
 
@@ -47,15 +48,7 @@ describe('the lock server with every node feature on (fake API)', function () {
     ).trim();
     const { port } = app.address() as AddressInfo;
     const kubeconfig = await api.writeKubeconfig();
-    const hook = join(dir, 'hook.cjs');
-    const out = join(dir, 'files.json');
-    // Every file the process resolves, CommonJS or ESM (module.registerHooks: Node >= 22.15).
-    writeFileSync(
-      hook,
-      `const mod = require('module'); const files = [];
-      mod.registerHooks?.({ resolve(s, c, next) { const r = next(s, c); if (r.url.startsWith('file:')) files.push(r.url); return r; } });
-      process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(mod.registerHooks ? files : null)));`,
-    );
+    const { hook, read } = moduleHook(dir);
     const nodes = [imageNode, process.execPath];
     let checked = 0;
     for (const [i, node] of nodes.entries()) {
@@ -122,7 +115,7 @@ describe('the lock server with every node feature on (fake API)', function () {
         child.kill('SIGTERM');
         if (child.exitCode === null) await once(child, 'exit');
       }
-      const files = JSON.parse(readFileSync(out, 'utf8')) as string[] | null;
+      const { files } = read();
       if (node === imageNode) expect(files, 'the image’s Node has module hooks').to.not.equal(null);
       if (files === null) continue;
       checked++;
