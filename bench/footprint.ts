@@ -16,7 +16,7 @@
 //     its binary (pod-startup-lock's `lock`).
 // BENCH_NODES=image,current (default) picks the Nodes; BENCH_SECONDS (default 5) the load's length,
 // BENCH_REPEAT (default 3) its interleaved rounds;
-// BENCH_PARTS=imports,server,watch,flags,node (default all) the parts.
+// BENCH_PARTS=imports,server,watch,flags,node (default all) the parts; BENCH_FLAGS some flag sets.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -280,9 +280,12 @@ async function legacyLoad(url: string): Promise<number> {
 async function flags(list: [string, string][]): Promise<void> {
   // Rounds interleave the flag sets, so a neighbour's burst of CPU falls on all of them alike.
   const results = new Map<string, { idle: number[]; after: number[]; rps: number[]; error?: string }>();
+  // BENCH_FLAGS='(none);--max-semi-space-size=1' picks some of the sets (by name, `;`-separated).
+  const picked = process.env.BENCH_FLAGS?.split(';');
+  const sets = FLAG_SETS.filter(([name]) => picked === undefined || picked.includes(name));
   for (let round = 0; round < REPEAT; round++) {
     for (const [version, node] of list) {
-      for (const [name, set] of FLAG_SETS) {
+      for (const [name, set] of sets) {
         const key = `${version} ${name}`;
         const r = results.get(key) ?? { idle: [], after: [], rps: [] };
         results.set(key, r);
