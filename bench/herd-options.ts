@@ -13,13 +13,23 @@ export const MODES = [
   'legacy-tuned',
   'ready-only',
   'own-probe',
+  'unmanaged-counted',
+  'unmanaged-unseen',
   'startup-lock',
   'lease-api',
 ] as const;
 export type ModeName = (typeof MODES)[number];
 
 /** Modes run in the modelled cluster (fake API server, kubelet model), once per probe period. */
-export const KUBELET_MODES: readonly ModeName[] = ['ready-only', 'own-probe'];
+export const KUBELET_MODES: readonly ModeName[] = [
+  'ready-only',
+  'own-probe',
+  'unmanaged-counted',
+  'unmanaged-unseen',
+];
+
+/** Kubelet modes in which --unmanaged of the apps have no client (they start at once, without a lease). */
+export const UNMANAGED_MODES: readonly ModeName[] = ['unmanaged-counted', 'unmanaged-unseen'];
 
 export interface HerdOptions {
   apps: number;
@@ -35,6 +45,8 @@ export interface HerdOptions {
   modes: ModeName[];
   /** Rounds of every mode; each mode reports the median of its quietest rounds (least background CPU). */
   repeat: number;
+  /** In the unmanaged-* modes, how many of the apps have no client. */
+  unmanaged: number;
   /** Cores another workload on the node wants (busy loops) through every mode (0: none). */
   neighbour: number;
   /** The Node binary that runs the apps, the acquire clients and the lock server. */
@@ -58,6 +70,9 @@ export const HELP = `Usage: npm run bench:herd -- [options]   (tsx bench/herd.ts
                     own-probe modes run at each     default 10,5,1 (10 is Kubernetes' default);
                                                       env BENCH_HERD_PROBE_PERIOD
   --modes LIST      comma-separated subset of ${MODES.join(',')}; env BENCH_HERD_MODES
+  --unmanaged K     in the unmanaged-counted/-unseen modes, K of the apps have no client: they start at
+                    once, and the server counts them as start-ups without a lease (--count-unleased) or
+                    not                             default 3;        env BENCH_HERD_UNMANAGED
   --repeat K        rounds of every mode, interleaved; each mode reports the median of its
                     quietest rounds (least CPU used by the rest of the machine)
                                                       default 1;        env BENCH_HERD_REPEAT
@@ -83,6 +98,7 @@ export function herdOptions(argv: string[], env: NodeJS.ProcessEnv = process.env
       modes: { type: 'string' },
       repeat: { type: 'string' },
       neighbour: { type: 'string' },
+      unmanaged: { type: 'string' },
       node: { type: 'string' },
     },
   });
@@ -128,6 +144,12 @@ export function herdOptions(argv: string[], env: NodeJS.ProcessEnv = process.env
     problems.push(
       `--neighbour (BENCH_HERD_NEIGHBOUR): "${rawNeighbour}" is not a number of cores from 0 to ${CORES}`,
     );
+  const rawUnmanaged = pick('unmanaged', 'UNMANAGED');
+  const unmanaged = rawUnmanaged === undefined ? Math.min(3, apps - 1) : Number(rawUnmanaged);
+  if (!(Number.isInteger(unmanaged) && unmanaged >= 0 && unmanaged < apps))
+    problems.push(
+      `--unmanaged (BENCH_HERD_UNMANAGED): "${rawUnmanaged}" is not a whole number of apps from 0 to ${apps - 1}`,
+    );
   const rawModes = pick('modes', 'MODES');
   const modes = rawModes === undefined ? [...MODES] : rawModes.split(',').map((m) => m.trim());
   const unknown = modes.filter((m) => !(MODES as readonly string[]).includes(m));
@@ -149,6 +171,7 @@ export function herdOptions(argv: string[], env: NodeJS.ProcessEnv = process.env
     probePeriodsS,
     modes: modes as ModeName[],
     repeat,
+    unmanaged,
     neighbour,
     node,
   };

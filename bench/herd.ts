@@ -14,7 +14,10 @@
 // periodSeconds, passes), with the real server's --release-on-ready and the real acquire, once per
 // --probe-period:
 //   ready-only    --ready-probe-interval 0: the lease ends on the pod's Ready condition;
-//   own-probe     the server probes the holder pod itself (--ready-probe-interval 100ms, the default).
+//   own-probe     the server probes the holder pod itself (--ready-probe-interval 100ms, the default);
+//   unmanaged-counted  as own-probe, but --unmanaged of the apps have no client: they start at once,
+//                 and the server counts them as start-ups without a lease (--count-unleased, default);
+//   unmanaged-unseen   the same with --count-unleased=false: the lock sees only its lease holders.
 // Makespan: from launching the first pod (its init client; with no lock, the app) to the last app
 // ready. Start-up wall: from the app's process start (its container, after the init step) to ready,
 // which is what its probes see, so the deadline D applies to it. Physical limit: N·W / cores.
@@ -28,6 +31,7 @@ import {
   herdOptions,
   HerdUsageError,
   KUBELET_MODES,
+  UNMANAGED_MODES,
   nodeVersion,
   type HerdOptions,
   type ModeName,
@@ -84,6 +88,8 @@ export interface ModeResult {
   makespanFromFirstAppS: number;
   physicalLimitS: number;
   makespanOverLimit: number;
+  /** The most apps running their start-up (process start to ready) at one moment. */
+  maxStartingAtOnce: number;
   startupWall: { meanS: number; p99S: number; minS: number };
   deadlineMisses: number;
   /** Mean time from a pod's launch to its app's process starting (the init step: queueing, client). */
@@ -107,6 +113,19 @@ export interface ModeResult {
   rounds?: RoundSummary[];
 }
 
+/** The most apps between their process start and ready at one moment (a ready ends before a start). */
+function mostAtOnce(times: AppTimes[]): number {
+  const edges = times.flatMap((a): [number, number][] => [
+    [a.processStartS, 1],
+    [a.readyS, -1],
+  ]);
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let n = 0;
+  let most = 0;
+  for (const [, d] of edges) most = Math.max(most, (n += d));
+  return most;
+}
+
 /** A round's figures without the per-app detail. */
 type RoundSummary = Omit<ModeResult, 'apps' | 'rounds'>;
 
@@ -116,6 +135,10 @@ const LABELS: Record<ModeName, (o: HerdOptions, periodS: number) => string> = {
   'legacy-tuned': (o) => `original, lease tuned to ${Math.ceil(o.workS)} s`,
   'ready-only': (_o, p) => `startup-lock, release on Ready only (kubelet probes every ${p} s)`,
   'own-probe': (_o, p) => `startup-lock, server probes the pod (kubelet every ${p} s)`,
+  'unmanaged-counted': (o, p) =>
+    `${o.unmanaged} of ${o.apps} apps without the client, counted (kubelet every ${p} s)`,
+  'unmanaged-unseen': (o, p) =>
+    `${o.unmanaged} of ${o.apps} apps without the client, not counted (kubelet every ${p} s)`,
   'startup-lock': () => 'startup-lock: acquire + harness DELETE at ready (ideal)',
   'lease-api': () => 'diagnostic: lease API without a client process',
 };
@@ -139,6 +162,8 @@ async function runMode(
       ? ['--release-on-ready', '--node-name', NODE, '--kubeconfig', kubelet.kubeconfig]
       : [];
     if (mode === 'ready-only') releaseOnReady.push('--ready-probe-interval', '0');
+    if (UNMANAGED_MODES.includes(mode))
+      releaseOnReady.push(`--count-unleased=${mode === 'unmanaged-counted'}`);
     server = await startBenchServer(o.node, [
       '--locks',
       String(o.slots),
@@ -155,7 +180,12 @@ async function runMode(
     const upperBoundS = Math.max(o.legacyTimeoutS, Math.ceil(4 * o.workS));
     if (mode === 'startup-lock') init = acquireInit(o.node, server, upperBoundS);
     if (mode === 'lease-api') init = leaseApiInit(server, upperBoundS);
-    if (kubelet) init = acquireInit(o.node, server, CLUSTER_LEASE_S);
+    if (kubelet) {
+      const client = acquireInit(o.node, server, CLUSTER_LEASE_S);
+      // The first --unmanaged apps have no init container: their app starts at once, without a lease.
+      const unmanaged = UNMANAGED_MODES.includes(mode) ? o.unmanaged : 0;
+      init = (i) => (i < unmanaged ? Promise.resolve({}) : client(i));
+    }
   }
   const serverCpu0 = server ? procCpuMs(server.child.pid!) : 0;
   const childCpu0 = procCpuMs('self', true);
@@ -227,6 +257,7 @@ async function runMode(
     makespanFromFirstAppS: round(makespanS - Math.min(...times.map((a) => a.processStartS))),
     physicalLimitS: round(physicalLimitS),
     makespanOverLimit: round(makespanS / physicalLimitS),
+    maxStartingAtOnce: mostAtOnce(times),
     startupWall: { meanS: round(mean(walls)), p99S: round(quantile(walls, 0.99)), minS: round(walls[0]!) },
     deadlineMisses: walls.filter((w) => w > o.deadlineS).length,
     waitMeanS: round(mean(times.map((a) => a.processStartS - a.launchedS))),
@@ -430,6 +461,17 @@ function targetRows(r: HerdResult): [string, string, string, string][] {
         p === 10 ? ok(readyOnly.makespanOverLimit >= 5) : '',
       ]);
   }
+  for (const p of periods) {
+    const at = (mode: ModeName) => r.modes.find((x) => x.mode === mode && x.probePeriodS === p);
+    for (const m of [at('unmanaged-counted'), at('unmanaged-unseen')])
+      if (m)
+        rows.push([
+          `${m.label}: makespan / limit, most start-ups at once`,
+          `${m.makespanOverLimit}× (${m.makespanS} s), ${m.maxStartingAtOnce} at once`,
+          '',
+          '',
+        ]);
+  }
   const diagnostic = by('lease-api');
   if (sl && diagnostic)
     rows.push([
@@ -459,6 +501,7 @@ function modeTable(r: HerdResult): string {
     'from 1st app',
     'start-up mean',
     'start-up p99',
+    'at once',
     `> D (${r.options.deadlineS} s)`,
     'wait mean',
     'overhead CPU',
@@ -471,6 +514,7 @@ function modeTable(r: HerdResult): string {
     `${m.makespanFromFirstAppS.toFixed(2)} s (${(m.makespanFromFirstAppS / m.physicalLimitS).toFixed(2)}×)`,
     `${m.startupWall.meanS.toFixed(2)} s`,
     `${m.startupWall.p99S.toFixed(2)} s`,
+    String(m.maxStartingAtOnce),
     `${m.deadlineMisses}/${r.options.apps}`,
     `${m.waitMeanS.toFixed(2)} s`,
     `${m.overheadCpuS.toFixed(2)} s`,

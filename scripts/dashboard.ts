@@ -181,12 +181,15 @@ export function buildDashboard(): Dashboard {
         title: 'Slots vs leases active',
         description:
           'Slots: how many pods may start at once on the node (--locks / --locks-per-core). ' +
-          'Leases active: how many hold one now. Active pinned at slots means the node is saturated.',
+          'Leases active: how many hold one now. Unleased: start-ups the server sees without a lease ' +
+          '(restart: an app container restarting after its lease ended; unmanaged: a pod without the client), ' +
+          'which take slots too. Active + unleased pinned at slots means the node is saturated.',
         unit: 'short',
         min: 0,
         targets: [
           query(`sum by (instance) (${m('slots')})`, `${perNode} slots`),
           query(`sum by (instance) (${m('leases_active')})`, `${perNode} active`),
+          query(`sum by (instance, kind) (${m('unleased_starts')})`, `${perNode} unleased {{kind}}`),
         ],
       }),
     )

@@ -1,12 +1,17 @@
 // Every metric the product exports, defined in one place (prom-client, one registry, names prefixed
 // startup_lock_). The engine never touches these: the server's edges observe what it reports.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { UnleasedKind, UnleasedStart } from './lock/types.js';
 
 export interface LockGaugesSource {
   slotCount: number;
   activeCount: number;
   queueLength: number;
+  unleasedStarts(): UnleasedStart[];
 }
+
+/** Label values of the unleased start-up metrics, all exported from the start (at 0). */
+export const UNLEASED_KINDS: readonly UnleasedKind[] = ['restart', 'unmanaged'];
 
 const WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800];
 const HOLD_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
@@ -44,6 +49,17 @@ export function createMetrics(lock: LockGaugesSource, edge: EdgeGaugesSource = {
     registers,
     collect() {
       this.set(lock.queueLength);
+    },
+  });
+
+  new Gauge({
+    name: 'startup_lock_unleased_starts',
+    help: 'Start-ups on the node taking a slot without a lease, by kind (restart: after its lease ended; unmanaged: a pod without the client).',
+    labelNames: ['kind'] as const,
+    registers,
+    collect() {
+      const starts = lock.unleasedStarts();
+      for (const kind of UNLEASED_KINDS) this.set({ kind }, starts.filter((s) => s.kind === kind).length);
     },
   });
 
@@ -86,6 +102,12 @@ export function createMetrics(lock: LockGaugesSource, edge: EdgeGaugesSource = {
       name: 'startup_lock_lease_releases_total',
       help: "Leases ended, by reason (released early, expired, the pod's own probe passed, pod ready, app cannot start, pod gone, shutdown).",
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    unleasedCounted: new Counter({
+      name: 'startup_lock_unleased_starts_total',
+      help: 'Start-ups without a lease that took a slot, by kind (restart, unmanaged).',
+      labelNames: ['kind'] as const,
       registers,
     }),
     stateWriteFailures: new Counter({

@@ -8,10 +8,8 @@ import { ConfigError } from '../errors.js';
 import { readTokenFile } from '../config/token-file.js';
 import { acquire, type Outcome } from './acquire.js';
 import { send } from './http.js';
+import { newClientId } from './id.js';
 import { createClientLogger, type ClientLogger } from './log.js';
-
-// Built-ins through getBuiltinModule, not ESM imports, which build namespaces (see src/client/http.ts).
-const { hostname } = process.getBuiltinModule('node:os');
 
 /** Real timers that keep the process alive: between polls the client has nothing else pending. */
 const liveClock: Clock = {
@@ -48,7 +46,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         failOpenAfterMs: config.failOpenAfter,
         waitMs: config.wait,
         token,
-        client: globalThis.crypto.randomUUID(),
+        client: newClientId(),
         rereadToken: () => {
           try {
             return readToken(config);
@@ -91,6 +89,9 @@ function holderOf(config: AcquireConfig, env: NodeJS.ProcessEnv, log: ClientLogg
   if (config.holder !== '') return config.holder;
   const namespace = env.POD_NAMESPACE || 'default';
   if (env.POD_NAME) return `${namespace}/${env.POD_NAME}`;
+  // node:os through getBuiltinModule (not an ESM import, which builds a namespace; see http.ts), and
+  // only here: with the downward API, as in the chart, it is never loaded.
+  const { hostname } = process.getBuiltinModule('node:os');
   const holder = `${namespace}/${hostname()}-${Math.random().toString(16).slice(2, 8)}`;
   log.warn({ holder }, 'no $POD_NAME (downward API) and no --holder: using a made-up holder name');
   return holder;

@@ -17,7 +17,11 @@ import {
 // Built-ins through getBuiltinModule, not ESM imports: `acquire` loads this module in every init
 // container, and an ESM import of node:fs builds its namespace, loading its stream classes (~4 ms).
 const { readFileSync, statSync } = process.getBuiltinModule('node:fs');
-const { createRequire } = process.getBuiltinModule('node:module');
+
+/** require() for yaml and convict, which `acquire` never loads: node:module is fetched only then. */
+function requireHere(id: string): unknown {
+  return process.getBuiltinModule('node:module').createRequire(import.meta.url)(id);
+}
 
 /**
  * Every option of a command fits in a few KiB; a larger file is a mistake (or an attack on start-up
@@ -31,7 +35,7 @@ const MAX_UNKNOWN_NAMED = 10;
 // container of `startup-lock acquire` on every pod start. Its own duplicate-key check compares every
 // key with every other (40,000 keys: 11 s), so it is off and done here with a Set.
 function parseYaml(text: string): unknown {
-  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  const yaml = requireHere('yaml') as typeof import('yaml');
   const doc = yaml.parseDocument(text, { uniqueKeys: false });
   if (doc.errors.length > 0) throw doc.errors[0] as Error;
   if (yaml.isMap(doc.contents)) {
@@ -232,7 +236,7 @@ function show(raw: unknown): string {
  * or environment: both are merged already, and left to itself it would parse process.argv again.
  */
 function validateWithConvict<S extends Schema>(schema: S, values: Record<string, unknown>): ConfigOf<S> {
-  const convict = createRequire(import.meta.url)('convict') as typeof Convict;
+  const convict = requireHere('convict') as typeof Convict;
   const validated = convict(toConvictSchema(schema), { args: [], env: {} });
   validated.load(values);
   try {

@@ -128,6 +128,47 @@ export const serverSchema = {
     min: 0,
     max: 60_000,
   }),
+  countUnleased: option({
+    kind: 'boolean',
+    doc: 'With --release-on-ready, a pod on the node starting an app container without a lease (no client, or a restart after its lease ended) takes a slot until it is started/ready, gone, or --unleased-max.',
+    default: true,
+  }),
+  unleasedMax: option({
+    kind: 'duration',
+    doc: 'Longest a start-up without a lease takes a slot, from its container start.',
+    default: 120_000,
+    min: 1000,
+    max: HOUR,
+  }),
+  unleasedExcludeNamespace: option({
+    kind: 'string',
+    doc: 'Namespace whose pods never count as start-ups without a lease; repeatable.',
+    default: [],
+    repeatable: true,
+  }),
+  unleasedExcludeLabel: option({
+    kind: 'label',
+    doc: 'Pods carrying this label (label:value) never count as start-ups without a lease; repeatable.',
+    default: [],
+    repeatable: true,
+  }),
+  unleasedDaemonsets: option({
+    kind: 'boolean',
+    doc: 'Count DaemonSet pods as start-ups without a lease (they only take slots and wait on nothing, so no deadlock with startup-lock health).',
+    default: true,
+  }),
+  podName: option({
+    kind: 'string',
+    doc: "The server's own pod (downward API metadata.name), which never counts as a start-up without a lease.",
+    default: '',
+    fallbackEnv: ['POD_NAME'],
+  }),
+  podNamespace: option({
+    kind: 'string',
+    doc: "The server's own namespace (downward API metadata.namespace).",
+    default: '',
+    fallbackEnv: ['POD_NAMESPACE'],
+  }),
   events: option({
     kind: 'boolean',
     doc: 'Record grants and releases as Kubernetes Events on the holder pod.',

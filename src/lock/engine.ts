@@ -1,5 +1,6 @@
 // The lock engine: N slots, a strict FIFO queue and leases that expire. Pure logic: time comes from an
 // injected Clock, nothing here knows about HTTP, metrics or Kubernetes. The edges call in and listen.
+// Start-ups the pod watcher sees without a lease (unleased) take slots too, each until its bound.
 import type { Clock, TimerHandle } from '../clock.js';
 import type {
   Api,
@@ -13,6 +14,8 @@ import type {
   ReleaseNote,
   ReleaseReason,
   Snapshot,
+  UnleasedEnd,
+  UnleasedStart,
 } from './types.js';
 
 export interface EngineOptions {
@@ -49,6 +52,8 @@ interface Waiter extends QueueEntry {
   graceTimer: TimerHandle | null;
   /** While between polls: when the place lapses. */
   graceUntil: number | null;
+  /** The most unleased start-ups that kept a free slot from this waiter while it was first in line. */
+  heldBack: number;
 }
 
 interface Held {
@@ -61,6 +66,7 @@ export class LockEngine {
   private readonly byHolder = new Map<Holder, LeaseId>();
   private readonly queue: Waiter[] = [];
   private readonly waiting = new Map<Holder, Waiter>();
+  private readonly unleased = new Map<Holder, { start: UnleasedStart; timer: TimerHandle }>();
   private readonly listeners: LockListener[] = [];
   private slots: number;
 
@@ -85,8 +91,8 @@ export class LockEngine {
     if (this.byHolder.has(holder) || this.waiting.has(holder)) return { kind: 'denied', reason: 'locked' };
     const blocked = this.blocked();
     if (blocked) return { kind: 'denied', reason: blocked };
-    if (this.queue.length > 0 || this.held.size >= this.slots) return { kind: 'denied', reason: 'locked' };
-    const lease = this.grant(holder, null, null, durationMs, api, this.opts.clock.now());
+    if (this.queue.length > 0 || this.busy() >= this.slots) return { kind: 'denied', reason: 'locked' };
+    const lease = this.grant(holder, null, null, durationMs, api, this.opts.clock.now(), 0);
     return { kind: 'granted', lease };
   }
 
@@ -121,6 +127,7 @@ export class LockEngine {
         poll: null,
         graceTimer: null,
         graceUntil: null,
+        heldBack: 0,
       };
       this.queue.push(waiter);
       this.waiting.set(holder, waiter);
@@ -198,6 +205,47 @@ export class LockEngine {
     this.emit((l) => l.extended?.(held.lease));
     this.emit((l) => l.changed?.());
     return held.lease;
+  }
+
+  /**
+   * A start-up without a lease began (or changed): it takes a slot until endUnleased() or its bound.
+   * A pod that holds a lease or waits for one is the lock's own business and is not counted; nor is a
+   * start-up already past its bound. Returns whether it counts.
+   */
+  countUnleased(start: UnleasedStart): boolean {
+    const now = this.opts.clock.now();
+    if (this.byHolder.has(start.pod) || this.waiting.has(start.pod) || start.bound <= now) {
+      this.endUnleased(start.pod, start.bound <= now ? 'bound' : 'leased');
+      return false;
+    }
+    const current = this.unleased.get(start.pod);
+    if (current && current.start.since === start.since && current.start.kind === start.kind) return true;
+    if (current) this.endUnleased(start.pod, 'started', false);
+    const entry = { start: { ...start }, timer: this.endAtBound(start) };
+    this.unleased.set(start.pod, entry);
+    this.emit((l) => l.unleasedBegan?.(entry.start));
+    return true;
+  }
+
+  /** An unleased start-up is over (its app started or is ready, its pod is gone, or it cannot be seen). */
+  endUnleased(pod: Holder, why: UnleasedEnd, pump = true): boolean {
+    const entry = this.unleased.get(pod);
+    if (!entry) return false;
+    entry.timer.cancel();
+    this.unleased.delete(pod);
+    const countedMs = this.opts.clock.now() - entry.start.since;
+    this.emit((l) => l.unleasedEnded?.(entry.start, why, countedMs));
+    if (pump) this.pump();
+    return true;
+  }
+
+  /** Unleased start-ups taking slots now, oldest first. */
+  unleasedStarts(): UnleasedStart[] {
+    return [...this.unleased.values()].map((e) => ({ ...e.start })).sort((a, b) => a.since - b.since);
+  }
+
+  get unleasedCount(): number {
+    return this.unleased.size;
   }
 
   /** Change the number of slots (capacity from CPU count, or a config reload). */
@@ -297,6 +345,7 @@ export class LockEngine {
           poll: null,
           graceTimer: null,
           graceUntil: null,
+          heldBack: 0,
         };
         this.queue.push(waiter);
         this.waiting.set(waiter.holder, waiter);
@@ -310,6 +359,7 @@ export class LockEngine {
   /** Stop every timer; leases stay as they are (the state file keeps them across a restart). */
   close(): void {
     for (const held of this.held.values()) held.timer.cancel();
+    for (const entry of this.unleased.values()) entry.timer.cancel();
     for (const waiter of this.queue) waiter.graceTimer?.cancel();
   }
 
@@ -322,6 +372,11 @@ export class LockEngine {
     return this.opts.gate?.() ?? null;
   }
 
+  /** Slots taken: leases, and start-ups without one. */
+  private busy(): number {
+    return this.held.size + this.unleased.size;
+  }
+
   /** Grant free slots to the head of the queue, in order, while the gate is open. */
   private pump(): void {
     this.pumpFor(null);
@@ -329,7 +384,7 @@ export class LockEngine {
 
   private pumpFor(target: Holder | null): Lease | null {
     let result: Lease | null = null;
-    while (this.held.size < this.slots && this.queue.length > 0 && this.blocked() === null) {
+    while (this.busy() < this.slots && this.queue.length > 0 && this.blocked() === null) {
       const head = this.queue[0] as Waiter;
       if (head.poll && !head.poll.alive()) {
         this.removeWaiter(head, 'hung_up', false);
@@ -346,10 +401,21 @@ export class LockEngine {
       this.queue.shift();
       this.waiting.delete(head.holder);
       head.graceTimer?.cancel();
-      const lease = this.grant(head.holder, head.uid, head.client, head.durationMs, 'v1', head.since);
+      const lease = this.grant(
+        head.holder,
+        head.uid,
+        head.client,
+        head.durationMs,
+        'v1',
+        head.since,
+        head.heldBack,
+      );
       if (head.holder === target) result = lease;
       else head.poll?.granted(lease);
     }
+    const head = this.queue[0];
+    if (head && this.held.size < this.slots && this.busy() >= this.slots)
+      head.heldBack = Math.max(head.heldBack, this.unleased.size);
     return result;
   }
 
@@ -360,7 +426,10 @@ export class LockEngine {
     durationMs: number,
     api: Api,
     since: number,
+    heldBack: number,
   ): Lease {
+    // A pod counted as starting without a lease that now gets one counts once, as a holder.
+    this.endUnleased(holder, 'leased', false);
     const now = this.opts.clock.now();
     const lease: Lease = {
       id: this.opts.newId() as LeaseId,
@@ -374,7 +443,7 @@ export class LockEngine {
     };
     this.held.set(lease.id, { lease, timer: this.expireAt(lease) });
     this.byHolder.set(holder, lease.id);
-    this.emit((l) => l.granted?.(lease, now - since));
+    this.emit((l) => l.granted?.(lease, now - since, heldBack));
     this.emit((l) => l.changed?.());
     return lease;
   }
@@ -391,19 +460,36 @@ export class LockEngine {
     return slot;
   }
 
-  /**
-   * End the lease at its expiresAt, never before: a timer may fire early (Node's timers run on the
-   * loop's cached clock, a millisecond or so behind Date.now()), so one that does is armed again for
-   * the time still left. Releasing early would grant the next waiter inside this lease's interval.
-   */
+  /** End the lease at its expiresAt (releasing early would grant the next waiter inside its interval). */
   private expireAt(lease: Lease): TimerHandle {
+    return this.timerAt(
+      () => lease.expiresAt,
+      () => {
+        if (this.held.get(lease.id)?.lease === lease) this.release(lease.id, 'expired');
+      },
+    );
+  }
+
+  /** Stop counting an unleased start-up at its bound. */
+  private endAtBound(start: UnleasedStart): TimerHandle {
+    return this.timerAt(
+      () => start.bound,
+      () => {
+        if (this.unleased.get(start.pod)?.start.since === start.since) this.endUnleased(start.pod, 'bound');
+      },
+    );
+  }
+
+  /**
+   * Call `fire` at `when()`, never before: a timer may fire early (Node's timers run on the loop's cached
+   * clock, a millisecond or so behind Date.now()), so one that does is armed again for the time left.
+   */
+  private timerAt(when: () => number, fire: () => void): TimerHandle {
     const handle = { current: null as TimerHandle | null };
     const arm = () => {
-      handle.current = this.opts.clock.setTimer(lease.expiresAt - this.opts.clock.now(), () => {
-        const held = this.held.get(lease.id);
-        if (held?.lease !== lease) return;
-        if (this.opts.clock.now() < lease.expiresAt) arm();
-        else this.release(lease.id, 'expired');
+      handle.current = this.opts.clock.setTimer(when() - this.opts.clock.now(), () => {
+        if (this.opts.clock.now() < when()) arm();
+        else fire();
       });
     };
     arm();

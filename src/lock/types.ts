@@ -70,6 +70,29 @@ export interface Snapshot {
   queue: SavedWaiter[];
 }
 
+/**
+ * Why a start-up without a lease takes a slot: a pod without the client (`unmanaged`), or the app
+ * container of a pod that held a lease here restarting after that lease ended (`restart`).
+ */
+export type UnleasedKind = 'restart' | 'unmanaged';
+
+/**
+ * A start-up the node's pod watcher sees that holds no lease: it takes a slot (grants wait while
+ * held + unleased >= slots) but never a queue place or a lease.
+ */
+export interface UnleasedStart {
+  /** `namespace/pod`. */
+  pod: Holder;
+  kind: UnleasedKind;
+  /** Epoch ms when its app container started. */
+  since: number;
+  /** Epoch ms when it stops counting, started or not (since + --unleased-max). */
+  bound: number;
+}
+
+/** Why an unleased start-up stopped counting. */
+export type UnleasedEnd = 'started' | 'gone' | 'bound' | 'leased' | 'unseen';
+
 /** What a restore left out, and why: the server logs each one. */
 export interface Dropped {
   holder: Holder;
@@ -79,12 +102,16 @@ export interface Dropped {
 
 /** What the engine tells the edges (metrics, logs, state file, Kubernetes Events). */
 export interface LockListener {
-  granted?(lease: Lease, waitedMs: number): void;
+  /** `heldBack`: the most unleased start-ups that held back this waiter's grant while it was first in line. */
+  granted?(lease: Lease, waitedMs: number, heldBack?: number): void;
   released?(lease: Lease, reason: ReleaseReason, heldMs: number, note?: ReleaseNote): void;
   extended?(lease: Lease): void;
   queued?(entry: QueueEntry, position: number): void;
   /** A waiter left the queue without a grant (hung up, grace over, pod gone). */
   left?(entry: QueueEntry, why: 'hung_up' | 'grace_expired' | 'pod_gone'): void;
+  /** An unleased start-up began to take a slot. */
+  unleasedBegan?(start: UnleasedStart): void;
+  unleasedEnded?(start: UnleasedStart, why: UnleasedEnd, countedMs: number): void;
   /** Anything in leases or queue order changed (the state file listens). */
   changed?(): void;
 }

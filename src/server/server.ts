@@ -11,7 +11,7 @@ import { LockEngine } from '../lock/engine.js';
 import type { DenialReason, ReleaseReason } from '../lock/types.js';
 import { OperationalError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createMetrics } from '../metrics.js';
+import { createMetrics, UNLEASED_KINDS } from '../metrics.js';
 import { createApp, type Lifecycle } from './app.js';
 import { ConnectionLimit, IDLE_KEEP_ALIVE_MS } from './connections.js';
 import { LoadMonitor } from './load.js';
@@ -117,6 +117,7 @@ export async function startServer(
     'shutdown',
   ];
   for (const reason of releaseReasons) metrics.releases.inc({ reason }, 0);
+  for (const kind of UNLEASED_KINDS) metrics.unleasedCounted.inc({ kind }, 0);
 
   engine.listen({
     granted(lease, waitedMs) {
@@ -150,6 +151,19 @@ export async function startServer(
     },
     left(entry, why) {
       log.info({ holder: entry.holder, why }, 'holder left the queue');
+    },
+    unleasedBegan(start) {
+      metrics.unleasedCounted.inc({ kind: start.kind });
+      log.info(
+        { pod: start.pod, kind: start.kind, boundMs: start.bound - start.since },
+        'start-up without a lease takes a slot',
+      );
+    },
+    unleasedEnded(start, why, countedMs) {
+      log.info(
+        { pod: start.pod, kind: start.kind, why, countedMs },
+        'start-up without a lease no longer takes a slot',
+      );
     },
   });
 

@@ -29,6 +29,14 @@ export function statusOf(
       ageSeconds: seconds(now - l.grantedAt),
       remainingSeconds: seconds(Math.max(0, l.expiresAt - now)),
     })),
+    // Start-ups the node's pod watcher sees without a lease: each takes a slot until started or `bound`.
+    unleased: engine.unleasedStarts().map((u) => ({
+      pod: u.pod,
+      kind: u.kind,
+      since: iso(u.since),
+      bound: iso(u.bound),
+      ageSeconds: seconds(now - u.since),
+    })),
     queue: engine.waiters().map((w, i) => ({
       holder: w.holder,
       position: i + 1,

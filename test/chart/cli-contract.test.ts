@@ -40,6 +40,11 @@ describe('chart: args accepted by the startup-lock CLI', function () {
         checks: ['tcp://127.0.0.1:5432'],
         releaseOnReady: true,
         readyProbeInterval: '250ms',
+        countUnleased: false,
+        unleasedMax: '45s',
+        unleasedExcludeNamespaces: ['kube-system', 'batch'],
+        unleasedExcludeLabels: ['tier:batch'],
+        unleasedDaemonSets: false,
         events: true,
         legacyApi: false,
         k8sHealth: { enabled: true, port: 9998 },
@@ -55,6 +60,9 @@ describe('chart: args accepted by the startup-lock CLI', function () {
       maxDuration: 900_000,
       releaseOnReady: true,
       readyProbeInterval: 250,
+      countUnleased: false,
+      unleasedMax: 45_000,
+      unleasedDaemonsets: false,
       events: true,
       legacyApi: false,
       tokenFile: '/etc/startup-lock/token/token',
@@ -62,6 +70,11 @@ describe('chart: args accepted by the startup-lock CLI', function () {
       nodeName: 'node-1',
     });
     expect(config.check).to.deep.equal(['tcp://127.0.0.1:5432', 'http://127.0.0.1:9998/']);
+    expect(config.unleasedExcludeNamespace).to.deep.equal(['kube-system', 'batch']);
+    expect(config.unleasedExcludeLabel).to.deep.equal(['tier:batch']);
+    // The server's own pod, never counted, comes from the downward API the chart sets.
+    const env = server?.env?.map((e) => e.name) ?? [];
+    expect(env).to.include.members(['POD_NAME', 'POD_NAMESPACE']);
   });
 
   it('health sidecar args with every option set load to the values given', async function () {

@@ -329,10 +329,11 @@ describe('startup-lock acquire (real process)', function () {
     expect((await status(server)).queue).to.deep.equal([]);
   });
 
-  it("loads one bundled file and no HTTP stack, undici or fs streams, on this Node and the image's: what an init container pays CPU for", async () => {
+  it("loads one bundled file and no HTTP stack, undici, fs streams, crypto or node:os, on this Node and the image's: what an init container pays CPU for", async () => {
     // node:http (and, on Node >= 22, undici behind an ESM import of it) and fs's stream classes
     // (behind an ESM import of node:fs) were most of the client's own start-up CPU. Node 24 is what
-    // the image runs, and where an ESM import of a built-in costs most.
+    // the image runs, and where an ESM import of a built-in costs most. crypto.randomUUID() for the
+    // client id loaded webcrypto (~10 ms on Node 24); node:os is needed only without $POD_NAME.
     const imageNode = execFileSync(
       'bash',
       [fileURLToPath(new URL('../../scripts/image-node.sh', import.meta.url))],
@@ -355,7 +356,9 @@ describe('startup-lock acquire (real process)', function () {
         const loaded = read();
         expect(loaded.builtins, `${node}: the hook saw the client connect`).to.include('NativeModule net');
         const heavy = loaded.builtins.filter((m) =>
-          /^NativeModule (_?http|internal\/http|.*undici|internal\/fs\/streams)/.test(m),
+          /^NativeModule (_?http|internal\/http|.*undici|internal\/fs\/streams|crypto|internal\/crypto\/|os$)/.test(
+            m,
+          ),
         );
         expect(heavy, node).to.deep.equal([]);
         // The one-file build and nothing else: no dozen ES modules, no package from node_modules.

@@ -33,6 +33,7 @@ describe('alert rules', () => {
       'StartupLockCheckDown',
       'StartupLockLeasesExpiring',
       'StartupLockQueueWaitHigh',
+      'StartupLockSlotsTakenByUnleased',
       'StartupLockInjectionsFailing',
       'StartupLockInjectorNotReady',
     ]);

@@ -111,6 +111,23 @@ describe('config', () => {
     ]);
   });
 
+  it('reads the unleased start-up options, with the server pod from the downward API, and rejects bad ones', () => {
+    const { config } = loadConfig(
+      serverCommand,
+      ['--unleased-exclude-namespace', 'kube-system', '--unleased-exclude-namespace', 'batch'],
+      { POD_NAME: 'startup-lock-x1', POD_NAMESPACE: 'startup-lock' },
+    );
+    expect(config.countUnleased).to.equal(true);
+    expect(config.unleasedMax).to.equal(120_000);
+    expect(config.unleasedDaemonsets).to.equal(true);
+    expect(config.unleasedExcludeNamespace).to.deep.equal(['kube-system', 'batch']);
+    expect([config.podNamespace, config.podName]).to.deep.equal(['startup-lock', 'startup-lock-x1']);
+    expect(problems(['--unleased-max', '0', '--unleased-exclude-label', 'tier'])).to.deep.equal([
+      '--unleased-max: "0" is not allowed: expected a duration: seconds (15) or with a unit (500ms, 15s, 2m, 1h) from 1s to 1h',
+      '--unleased-exclude-label: "tier" is not allowed: expected label:value',
+    ]);
+  });
+
   it('says where a bad value came from', () => {
     expect(problems([], { STARTUP_LOCK_MAX_QUEUE: 'lots' })).to.deep.equal([
       '--max-queue: "lots" (from $STARTUP_LOCK_MAX_QUEUE) is not allowed: expected a whole number from 1 to 100000',

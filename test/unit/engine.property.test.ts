@@ -1,13 +1,16 @@
 // Thousands of random interleavings of acquire, poll end, hang-up, release, renew, expiry and gate
 // changes, checked against the invariants the product promises; the second property adds timers that
-// fire early and late, server restarts and kills between a grant and its save.
+// fire early and late, server restarts and kills between a grant and its save. Both add start-ups without
+// a lease (unleased) that take slots: no grant while held + unleased fill them, each ends by its bound.
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { LockEngine, type Poll } from '../../src/lock/engine.js';
-import type { Lease, Snapshot } from '../../src/lock/types.js';
+import type { Lease, Snapshot, UnleasedStart } from '../../src/lock/types.js';
 import { FakeClock, SkewedClock } from '../support/fake-clock.js';
 
 const HOLDERS = ['ns/a', 'ns/b', 'ns/c', 'ns/d', 'ns/e', 'ns/f'];
+/** Pods the watcher sees starting without a lease (a holder's name too: the engine must not count it). */
+const STARTING = ['other/p', 'other/q', 'other/r', 'ns/a'];
 
 const op = fc.oneof(
   fc.record({
@@ -27,7 +30,28 @@ const op = fc.oneof(
   }),
   fc.record({ t: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 8000 }) }),
   fc.record({ t: fc.constant('gate' as const), open: fc.boolean() }),
+  fc.record({
+    t: fc.constant('unleased' as const),
+    p: fc.constantFrom(...STARTING),
+    kind: fc.constantFrom('restart' as const, 'unmanaged' as const),
+    bound: fc.integer({ min: 1, max: 20 }),
+  }),
+  fc.record({ t: fc.constant('unleasedEnd' as const), p: fc.constantFrom(...STARTING) }),
 );
+
+/** At a grant the slots were not full: held + unleased, the grant included, fit in them. */
+function expectRoomAtGrant(engine: LockEngine, slots: number): void {
+  expect(
+    engine.activeCount + engine.unleasedCount,
+    'granted while held + unleased filled the slots',
+  ).to.be.at.most(slots);
+}
+
+/** No unleased start-up counts past its bound (plus how late a timer may fire). */
+function expectWithinBounds(engine: LockEngine, now: number, lateMs = 0): void {
+  for (const u of engine.unleasedStarts())
+    expect(now, `${u.pod} counted past its bound`).to.be.below(u.bound + lateMs + 1);
+}
 
 class P implements Poll {
   open = true;
@@ -76,7 +100,7 @@ describe('lock engine invariants (property)', () => {
             joined.splice(joined.indexOf(e.holder), 1);
           },
           granted: (lease: Lease) => {
-            expect(engine.activeCount).to.be.at.most(slots);
+            expectRoomAtGrant(engine, slots);
             const i = joined.indexOf(lease.holder);
             if (lease.api === 'v1') {
               // Arrival order: the holder granted from the queue is the earliest still waiting.
@@ -133,8 +157,22 @@ describe('lock engine invariants (property)', () => {
               open = o.open;
               engine.reconsider();
               break;
+            case 'unleased':
+              engine.countUnleased({
+                pod: o.p,
+                kind: o.kind,
+                since: clock.now(),
+                bound: clock.now() + o.bound * 1000,
+              });
+              break;
+            case 'unleasedEnd':
+              engine.endUnleased(o.p, 'started');
+              break;
           }
           expect(engine.activeCount).to.be.at.most(slots);
+          expectWithinBounds(engine, clock.now());
+          for (const u of engine.unleasedStarts())
+            expect(engine.leaseOf(u.pod), `${u.pod} counted twice`).to.equal(undefined);
           const holders = engine.leases().map((l) => l.holder);
           expect(new Set(holders).size).to.equal(holders.length);
           const slotsUsed = engine.leases().map((l) => l.slot);
@@ -149,6 +187,7 @@ describe('lock engine invariants (property)', () => {
         clock.advance(21_000);
         expect(engine.activeCount).to.equal(0);
         expect(engine.queueLength).to.equal(0);
+        expect(engine.unleasedCount).to.equal(0);
         for (let i = 0; i < slots; i++)
           expect(engine.tryAcquire(`final-${i}`, 1000).kind).to.equal('granted');
         expect(clock.pending()).to.equal(slots);
@@ -226,6 +265,8 @@ class FaultWorld {
   /** When each holder last had a poll end, or asked without one (its grace runs from there). */
   private readonly lastSeen = new Map<string, number>();
   private joined: string[] = [];
+  /** Start-ups the watcher sees: a new process counts them again from its first list. */
+  private readonly starting = new Map<string, UnleasedStart>();
   private open = true;
   private ids = 0;
   private legacySeq = 0;
@@ -268,6 +309,7 @@ class FaultWorld {
         this.joined.splice(this.joined.indexOf(e.holder), 1);
       },
       granted: (lease) => {
+        expectRoomAtGrant(this.engine, this.slots);
         const i = this.joined.indexOf(lease.holder);
         if (lease.api === 'v1' && i >= 0) {
           expect(i, `${lease.holder} granted before ${this.joined[0]}`).to.equal(0);
@@ -356,6 +398,16 @@ class FaultWorld {
         this.open = o.open;
         engine.reconsider();
         break;
+      case 'unleased': {
+        const start = { pod: o.p, kind: o.kind, since: clock.now(), bound: clock.now() + o.bound * 1000 };
+        this.starting.set(o.p, start);
+        engine.countUnleased(start);
+        break;
+      }
+      case 'unleasedEnd':
+        this.starting.delete(o.p);
+        engine.endUnleased(o.p, 'started');
+        break;
       case 'save':
         this.saved = engine.snapshot();
         break;
@@ -394,6 +446,7 @@ class FaultWorld {
     // A lease the new process holds again is held from its first grant: one interval, not two.
     for (const lease of this.engine.leases()) this.ends.set(lease.id, null);
     this.joined = this.engine.waiters().map((w) => w.holder);
+    for (const start of this.starting.values()) this.engine.countUnleased(start);
   }
 
   private check(): void {
@@ -413,6 +466,7 @@ class FaultWorld {
       expect(now, `${w.holder} kept its place past its grace`).to.be.at.most(seen + GRACE_MS + LATE_MS + 1);
     }
     expect(this.maxOverlap(), 'more holders than slots at some moment').to.be.at.most(slots);
+    expectWithinBounds(engine, now, LATE_MS);
   }
 
   /** The most answered grants whose [grantedAt, end) intervals overlap at any one moment. */
@@ -438,6 +492,7 @@ class FaultWorld {
     this.clock.advance(21_000 + GRACE_MS + LATE_MS);
     expect(this.engine.activeCount).to.equal(0);
     expect(this.engine.queueLength).to.equal(0);
+    expect(this.engine.unleasedCount).to.equal(0);
     for (let i = 0; i < this.slots; i++) {
       expect(this.engine.tryAcquire(`final-${i}`, 1000).kind).to.equal('granted');
     }

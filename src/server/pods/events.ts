@@ -71,12 +71,16 @@ export class EventRecorder {
   /** Listen to the engine's grants and releases. */
   attach(engine: Pick<LockEngine, 'listen'>): void {
     engine.listen({
-      granted: (lease, waitedMs) => {
+      granted: (lease, waitedMs, heldBack) => {
         const held = lease.expiresAt - lease.grantedAt;
+        // Why a pod first in line still waited: the node was busy with pods starting without a lease.
+        const busy = heldBack
+          ? ` (the node was busy with ${heldBack} start-up${heldBack === 1 ? '' : 's'} without a lease: pods without the client or restarted containers)`
+          : '';
         this.record(
           lease,
           'StartupLockGranted',
-          `Start-up slot ${lease.slot} on node ${this.options.nodeName} granted after waiting ${seconds(waitedMs)}; held for at most ${seconds(held)}`,
+          `Start-up slot ${lease.slot} on node ${this.options.nodeName} granted after waiting ${seconds(waitedMs)}${busy}; held for at most ${seconds(held)}`,
         );
       },
       released: (lease, reason, heldMs, note) => {

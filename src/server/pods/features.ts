@@ -1,7 +1,8 @@
 // The lock server's Kubernetes features, assembled in one place so server.ts only creates, starts and
-// stops them: --release-on-ready (the pod watcher) and --events (the Event recorder). Both talk to the
-// API through the lean client (src/kube/client.ts), so the server never loads @kubernetes/client-node
-// (~75 MB of RSS on every node: docs/benchmarks.md).
+// stops them: --release-on-ready (the pod watcher, and with --count-unleased the counter of start-ups
+// without a lease it feeds) and --events (the Event recorder). They talk to the API through the lean
+// client (src/kube/client.ts), so the server never loads @kubernetes/client-node (~75 MB of RSS on every
+// node: docs/benchmarks.md).
 import { hostname } from 'node:os';
 import type { Clock } from '../../clock.js';
 import type { ServerConfig } from '../../config/server.js';
@@ -11,6 +12,7 @@ import { leanEventsApi } from '../../kube/adapters.js';
 import { KubeApiClient } from '../../kube/client.js';
 import { loadKubeCredentials } from '../../kube/credentials.js';
 import { EventRecorder } from './events.js';
+import { UnleasedCounter } from './unleased.js';
 import { PodWatcher } from './watcher.js';
 
 export interface KubeFeatures {
@@ -21,7 +23,18 @@ export interface KubeFeatures {
 
 type Config = Pick<
   ServerConfig,
-  'releaseOnReady' | 'readyProbeInterval' | 'events' | 'nodeName' | 'kubeconfig'
+  | 'releaseOnReady'
+  | 'readyProbeInterval'
+  | 'events'
+  | 'nodeName'
+  | 'kubeconfig'
+  | 'countUnleased'
+  | 'unleasedMax'
+  | 'unleasedExcludeNamespace'
+  | 'unleasedExcludeLabel'
+  | 'unleasedDaemonsets'
+  | 'podName'
+  | 'podNamespace'
 >;
 
 /** Null when neither feature is on (no Kubernetes API needed at all). Credentials it cannot use: ConfigError. */
@@ -35,6 +48,22 @@ export async function createKubeFeatures(
   const api = new KubeApiClient(await loadKubeCredentials(config.kubeconfig), {
     userAgent: 'startup-lock/server',
   });
+  const unleased =
+    config.releaseOnReady && config.countUnleased
+      ? new UnleasedCounter({
+          rules: {
+            maxMs: config.unleasedMax,
+            excludeNamespaces: config.unleasedExcludeNamespace,
+            excludeLabels: config.unleasedExcludeLabel,
+            daemonSets: config.unleasedDaemonsets,
+            self: config.podName === '' ? '' : `${config.podNamespace}/${config.podName}`,
+          },
+          engine,
+          clock,
+          log,
+          probeIntervalMs: config.readyProbeInterval,
+        })
+      : null;
   const pods = config.releaseOnReady
     ? new PodWatcher({
         api,
@@ -43,6 +72,7 @@ export async function createKubeFeatures(
         clock,
         log,
         readyProbeIntervalMs: config.readyProbeInterval,
+        unleased,
       })
     : null;
   const events = config.events
@@ -63,6 +93,7 @@ export async function createKubeFeatures(
         {
           releaseOnReady: pods !== null,
           readyProbeIntervalMs: pods !== null ? config.readyProbeInterval : null,
+          countUnleased: unleased !== null ? { maxMs: config.unleasedMax, self: config.podName } : false,
           events: events !== null,
           node: config.nodeName,
         },

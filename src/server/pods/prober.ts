@@ -1,7 +1,8 @@
 // Probes the pods that hold a lease, as the kubelet would, but every --ready-probe-interval instead of
 // every periodSeconds: once a holder's app containers run, each container's startup (else readiness)
 // probe is sent to the pod's IP, and when every container passes, `passed` is called (the lease ends,
-// reason `probe`). Only holders are followed, so at most --locks pods are ever probed.
+// reason `probe`). The watcher's instance follows only holders (at most --locks pods); the UnleasedCounter
+// has its own for the pods it counts as starting without a lease, until their probe passes.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Clock, TimerHandle } from '../../clock.js';
 import type { Holder } from '../../lock/types.js';

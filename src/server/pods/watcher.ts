@@ -5,7 +5,8 @@
 // the pod is deleted, failed or completed ('pod_gone', which also takes it out of the queue). A pod with
 // no startup or readiness probe keeps its lease for its duration: nothing says when its start-up ends.
 // The lease's duration stays the upper bound: while the API cannot be reached, nothing is released
-// early and leases simply run to their expiry.
+// early and leases simply run to their expiry. Every pod change also goes to the UnleasedCounter (when
+// on), which counts the start-ups that hold no lease.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../clock.js';
 import type { LockEngine } from '../../lock/engine.js';
@@ -17,6 +18,7 @@ import type { KubeApiClient } from '../../kube/client.js';
 import { appStartedAt, cannotStart, planOf } from './probe-spec.js';
 import { holderOf, isFinished, isReady } from '../../kube/pods.js';
 import { Reflector, type ChangeType } from '../../kube/reflector.js';
+import type { UnleasedCounter } from './unleased.js';
 
 /** The part of the engine the watcher drives. */
 export type ReleasingEngine = Pick<LockEngine, 'releaseHolder' | 'leaseOf' | 'listen'>;
@@ -32,6 +34,8 @@ export interface PodWatcherOptions {
   readyProbeIntervalMs: number;
   /** Bound on each list request. */
   requestTimeoutMs?: number;
+  /** Counts the start-ups without a lease (--count-unleased); null leaves them out. */
+  unleased?: UnleasedCounter | null;
 }
 
 export class PodWatcher {
@@ -55,11 +59,15 @@ export class PodWatcher {
       onChange: (type, pod) => this.judge(type, pod),
       onHealth: (error) => {
         if (error !== null) {
+          options.unleased?.unseen();
           log.warn(
             { err: error.message, node: nodeName },
-            'release-on-ready: cannot follow the pods on this node; leases run to their duration meanwhile',
+            'release-on-ready: cannot follow the pods on this node; leases run to their duration and start-ups without a lease are not counted meanwhile',
           );
-        } else log.info({ node: nodeName }, 'release-on-ready: following the pods on this node again');
+        } else {
+          log.info({ node: nodeName }, 'release-on-ready: following the pods on this node again');
+          options.unleased?.resume(this.reflector.items());
+        }
       },
       clock,
       log,
@@ -92,6 +100,7 @@ export class PodWatcher {
   stop(): void {
     this.running = false;
     this.prober?.stop();
+    this.options.unleased?.stop();
     this.reflector.stop();
   }
 
@@ -110,6 +119,12 @@ export class PodWatcher {
 
   private judge(type: ChangeType, pod: V1Pod): void {
     if (!this.running) return;
+    this.judgeHolder(type, pod);
+    // After the holder's own verdict, so a lease released just now counts its start-up as covered.
+    this.options.unleased?.judge(type, pod);
+  }
+
+  private judgeHolder(type: ChangeType, pod: V1Pod): void {
     const holder = holderOf(pod);
     const { engine, log } = this.options;
     const lease = engine.leaseOf(holder);

@@ -9,12 +9,14 @@ export const PROMISED_FAMILIES = {
     'startup_lock_queue_length',
     'startup_lock_connections',
     'startup_lock_check_up',
+    'startup_lock_unleased_starts',
   ],
   counter: [
     'startup_lock_lease_grants_total',
     'startup_lock_lease_denials_total',
     'startup_lock_lease_releases_total',
     'startup_lock_state_write_failures_total',
+    'startup_lock_unleased_starts_total',
   ],
   histogram: [
     'startup_lock_queue_wait_seconds',
