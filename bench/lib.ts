@@ -16,8 +16,12 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function startBenchServer(node: string, args: string[]): Promise<BenchServer> {
-  const child = spawn(node, [BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
+export async function startBenchServer(
+  node: string,
+  args: string[],
+  nodeFlags: string[] = [],
+): Promise<BenchServer> {
+  const child = spawn(node, [...nodeFlags, BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

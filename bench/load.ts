@@ -2,6 +2,8 @@
 //  1. the legacy 423 path every waiting pod of an old client hits, at 64 connections;
 //  2. grant hand-off latency: from the holder's DELETE to the waiting long poll's 200;
 //  3. memory with 1,000 long polls waiting at once.
+// BENCH_NODE picks the Node binary (default: the one running the bench), BENCH_NODE_FLAGS its flags
+// (e.g. the image's `--max-semi-space-size=1`), to compare them in one session.
 import { setMaxListeners } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -12,6 +14,8 @@ const CONNECTIONS = 64;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const HANDOFFS = Number(process.env.BENCH_HANDOFFS ?? 300);
 const WAITERS = Number(process.env.BENCH_WAITERS ?? 1000);
+const NODE = process.env.BENCH_NODE ?? process.execPath;
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 
 interface Reply {
   status: number;
@@ -44,7 +48,7 @@ export async function runLoadBench() {
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
 
   // 1. The 423 path while the lock is held.
-  const s1 = await startBenchServer(process.execPath, ['--max-queue', '5000']);
+  const s1 = await startBenchServer(NODE, ['--max-queue', '5000'], NODE_FLAGS);
   await call(agent, `${s1.url}/?duration=600`);
   const ac = await autocannon({
     url: `${s1.url}/`,
@@ -58,7 +62,7 @@ export async function runLoadBench() {
   progress(`legacy path: ${Math.round(ac.requests.average)} req/s`);
 
   // 2. Hand-off latency: one holder, one waiting long poll, release, time to the grant.
-  const s2 = await startBenchServer(process.execPath, []);
+  const s2 = await startBenchServer(NODE, [], NODE_FLAGS);
   const handoffs: number[] = [];
   let holder = JSON.parse(
     (await call(agent, `${s2.url}/v1/leases?holder=bench/h0&duration=60`, 'POST')).body,
@@ -83,12 +87,11 @@ export async function runLoadBench() {
   progress(`hand-off: ${handoffs.length} samples`);
 
   // 3. Memory with many long polls open at once.
-  const s3 = await startBenchServer(process.execPath, [
-    '--max-queue',
-    String(WAITERS + 10),
-    '--max-wait',
-    '120',
-  ]);
+  const s3 = await startBenchServer(
+    NODE,
+    ['--max-queue', String(WAITERS + 10), '--max-wait', '120'],
+    NODE_FLAGS,
+  );
   await call(agent, `${s3.url}/?duration=600`);
   const rssIdle = rssOf(s3.child.pid!);
   const abort = new AbortController();

@@ -1,10 +1,11 @@
 // Builds the server's dependency gate from its config: one probe per --check target (tcp or http),
-// the CA bundle from --check-ca-file, and the scheduler that runs them.
+// the CA bundle from --check-ca-file, and the scheduler that runs them. The HTTP prober (got: ~30 MB of
+// RSS on Node 24, docs/benchmarks.md) is loaded only when an http(s) target is configured.
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { ConfigError } from '../errors.js';
-import { HttpProber } from './http.js';
+import type { HttpProber } from './http.js';
 import type { Probe } from './probe.js';
 import { CheckScheduler } from './scheduler.js';
 import { probeTcp } from './tcp.js';
@@ -18,14 +19,18 @@ export interface CheckConfig {
   checkCaFile: string;
 }
 
-export function createCheckScheduler(
+export async function createCheckScheduler(
   config: CheckConfig,
   clock: Clock,
   observer?: CheckObserver,
-): CheckScheduler {
+): Promise<CheckScheduler> {
   const ca = config.checkCaFile ? readCaFile(config.checkCaFile) : undefined;
-  const http = new HttpProber({ timeoutMs: config.checkTimeout, ...(ca ? { ca } : {}) });
-  const probeFor = (target: string): Probe => (target.startsWith('tcp:') ? probeTcp : http.probe);
+  let http: HttpProber | undefined;
+  if (config.check.some((target) => !target.startsWith('tcp:'))) {
+    const { HttpProber } = await import('./http.js');
+    http = new HttpProber({ timeoutMs: config.checkTimeout, ...(ca ? { ca } : {}) });
+  }
+  const probeFor = (target: string): Probe => (target.startsWith('tcp:') || !http ? probeTcp : http.probe);
   return new CheckScheduler({
     targets: config.check,
     failHcMs: config.failHc,
@@ -33,7 +38,7 @@ export function createCheckScheduler(
     timeoutMs: config.checkTimeout,
     clock,
     probeFor,
-    resources: [http],
+    resources: http ? [http] : [],
     ...(observer ? { observer } : {}),
   });
 }

@@ -1,13 +1,10 @@
 // The lean client in the shapes the existing Kubernetes code takes from @kubernetes/client-node, so
 // switching is a matter of what is passed in: the reflector's watch (client-node's `Watch`) and list
 // function, and the Event recorder's `EventsApi`. Only types come from client-node (erased at build).
-import type { CoreV1Event, V1Pod, Watch } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import type { EventsApi } from '../server/pods/events.js';
-import type { ListResult } from './reflector.js';
+import type { ListResult, WatchApi } from './reflector.js';
 import { KubeApiClient, KubeApiStatusError, type Query } from './client.js';
-
-/** What the reflector does with client-node's `new Watch(kubeConfig)`. */
-export type WatchApi = Pick<Watch, 'watch'>;
 
 /** The lean client as a watch: the same call, the same callbacks, the same controller. */
 export function leanWatch(client: KubeApiClient): WatchApi {
@@ -30,11 +27,11 @@ export function leanList<T>(
 export function leanEventsApi(client: KubeApiClient, timeoutMs = 5000): EventsApi {
   const ns = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}`;
   return {
-    createNamespacedEvent: ({ namespace, body }: { namespace: string; body: CoreV1Event }) =>
+    createNamespacedEvent: ({ namespace, body }) =>
       client.create<CoreV1Event>(`${ns(namespace)}/events`, body, { timeoutMs }),
-    readNamespacedPod: ({ namespace, name }: { namespace: string; name: string }) =>
+    readNamespacedPod: ({ namespace, name }) =>
       client.get<V1Pod>(`${ns(namespace)}/pods/${encodeURIComponent(name)}`, { timeoutMs }),
-  } as EventsApi;
+  };
 }
 
 /** The API said 410 Gone (the resourceVersion was compacted away): list again, then watch from there. */

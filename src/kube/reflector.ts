@@ -5,14 +5,20 @@
 //
 // Written instead of client-node's informer (cache.js): on any list or watch error the informer stops
 // for good and leaves reconnecting, backoff and health reporting to the caller, which is all of the work.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig, Watch } from '@kubernetes/client-node';
 import { Backoff } from '../backoff.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import { classifyApiError, type AccessDeniedError, type ApiCallError } from './api-error.js';
 
 export interface KubeObject {
-  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    managedFields?: unknown;
+  };
 }
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -22,8 +28,16 @@ export interface ListResult<T> {
   metadata?: { resourceVersion?: string };
 }
 
+/** The one call the reflector makes to watch: client-node's `Watch.watch`, or the lean client's. */
+export type WatchApi = Pick<Watch, 'watch'>;
+
 export interface ReflectorOptions<T extends KubeObject> {
-  kubeConfig: KubeConfig;
+  /**
+   * How to watch: the lean client (`leanWatch` in src/kube/adapters.ts), or, when only `kubeConfig` is
+   * given, client-node's `Watch` (imported on first use, so a process on the lean path never loads it).
+   */
+  watchApi?: WatchApi;
+  kubeConfig?: KubeConfig;
   /** The resource as RBAC names it (`pods`, `daemonsets.apps`), for error messages. */
   resource: string;
   /** Namespace watched; undefined means all namespaces (cluster-wide RBAC). */
@@ -33,6 +47,11 @@ export interface ReflectorOptions<T extends KubeObject> {
   fieldSelector?: string;
   /** One full list with the same selectors (a typed client-node call with a request timeout). */
   list(): Promise<ListResult<T>>;
+  /**
+   * Drop `metadata.managedFields` (server-side apply bookkeeping, often half of an object's JSON) from
+   * what is kept, for a copy whose users never read it.
+   */
+  dropManagedFields?: boolean;
   /** Every change, including DELETED for objects a relist no longer finds. */
   onChange(type: ChangeType, obj: T, previous: T | undefined): void;
   /** A list finished and the copy is complete. */
@@ -63,8 +82,13 @@ export class Reflector<T extends KubeObject> {
   private error: AccessDeniedError | ApiCallError | null = null;
   private everSynced = false;
   private stopped = true;
+  private watchApi?: WatchApi;
 
   constructor(private readonly options: ReflectorOptions<T>) {
+    if (options.watchApi === undefined && options.kubeConfig === undefined) {
+      throw new TypeError('Reflector: give watchApi or kubeConfig');
+    }
+    this.watchApi = options.watchApi;
     const { initialMs, maxMs } = options.backoff ?? DEFAULT_BACKOFF;
     this.backoff = new Backoff(initialMs, maxMs, () => this.random());
   }
@@ -124,7 +148,7 @@ export class Reflector<T extends KubeObject> {
         return;
       }
       if (session !== this.session || this.stopped) return;
-      this.replace(list.items);
+      this.replace(list.items.map((obj) => this.trim(obj)));
       this.resourceVersion = list.metadata?.resourceVersion ?? '';
       this.everSynced = true;
       this.recovered();
@@ -193,7 +217,7 @@ export class Reflector<T extends KubeObject> {
       }
       if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
       if (rv) this.resourceVersion = rv;
-      this.apply(type, object);
+      this.apply(type, this.trim(object));
     };
     // client-node puts no timeout on opening a watch either: a request the API never answers would
     // stall this copy for good. Give up on it after a while and start over (its late answer is dropped).
@@ -205,7 +229,8 @@ export class Reflector<T extends KubeObject> {
         );
     });
     try {
-      const controller = await new Watch(this.options.kubeConfig).watch(path, query, onEvent, end);
+      const watchApi = this.watchApi ?? (this.watchApi = await this.clientNodeWatch());
+      const controller = await watchApi.watch(path, query, onEvent, end);
       if (ended || session !== this.session || this.stopped) {
         controller.abort();
         return;
@@ -222,6 +247,18 @@ export class Reflector<T extends KubeObject> {
     } catch (err) {
       end(err);
     }
+  }
+
+  private async clientNodeWatch(): Promise<WatchApi> {
+    const { Watch } = await import('@kubernetes/client-node');
+    return new Watch(this.options.kubeConfig!);
+  }
+
+  private trim(obj: T): T {
+    if (this.options.dropManagedFields && obj.metadata?.managedFields !== undefined) {
+      delete obj.metadata.managedFields;
+    }
+    return obj;
   }
 
   private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T): void {

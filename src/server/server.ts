@@ -53,7 +53,9 @@ export async function startServer(
     (config.check.length === 0
       ? noChecks
       : // Loaded only when needed: the http client behind the checks costs memory on every node.
-        (await import('../checks/create.js')).createCheckScheduler(config, clock, {
+        await (
+          await import('../checks/create.js')
+        ).createCheckScheduler(config, clock, {
           onProbe: (check, _up, ms) => metrics.checkDuration.observe({ check }, ms / 1000),
           onChange: (s) => {
             metrics.checkUp.set({ check: s.target }, s.up ? 1 : 0);
@@ -84,7 +86,7 @@ export async function startServer(
   // --release-on-ready / --events (src/server/pods); the Kubernetes client is loaded only when one is on.
   const kube =
     config.releaseOnReady || config.events
-      ? (await import('./pods/features.js')).createKubeFeatures(config, engine, clock, log)
+      ? await (await import('./pods/features.js')).createKubeFeatures(config, engine, clock, log)
       : null;
   const connections = new ConnectionLimit(config.maxConnections, log);
   const metrics = createMetrics(engine, connections);

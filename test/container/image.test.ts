@@ -45,7 +45,7 @@ describe('container image', function () {
   });
 
   it('has the startup-lock program as entrypoint and `server` as default command', function () {
-    expect(config.Entrypoint).to.deep.equal(['node', '/app/bin/startup-lock']);
+    expect(config.Entrypoint).to.deep.equal(['node', '--max-semi-space-size=1', '/app/bin/startup-lock']);
     expect(config.Cmd).to.deep.equal(['server']);
     expect(config.Env).to.include('NODE_ENV=production');
   });

@@ -2,7 +2,7 @@
 // `npm run build`) against the real server, an absent server, and a legacy-only fake.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { expect } from 'chai';
 import { LegacyLockServer } from '../support/legacy-lock-server.js';
 import { freePort } from '../support/net.js';
 import { skipOrFail } from '../support/prerequisites.js';
+import { moduleHook } from '../support/module-hook.js';
 import { BIN, startProcess, startServer, stopAll, type Proc, type ServerProc } from '../support/processes.js';
 
 type Line = Record<string, unknown>;
@@ -332,17 +333,7 @@ describe('startup-lock acquire (real process)', function () {
     ).trim();
     const dir = mkdtempSync(join(tmpdir(), 'startup-lock-modules-'));
     try {
-      const hook = join(dir, 'hook.cjs');
-      const out = join(dir, 'modules.txt');
-      // Built-ins from process.moduleLoadList; our own files from a resolve hook where Node has one
-      // (module.registerHooks: Node >= 22.15, so always on the image's Node).
-      writeFileSync(
-        hook,
-        `const mod = require('module'); const files = [];
-        mod.registerHooks?.({ resolve(s, c, next) { const r = next(s, c); if (r.url.startsWith('file:')) files.push(r.url); return r; } });
-        process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)},
-          JSON.stringify({ builtins: process.moduleLoadList, files: mod.registerHooks ? files : null })));`,
-      );
+      const { hook, read } = moduleHook(dir);
       const server = await startServer(['--locks', '5']);
       const args = ['acquire', '--host', '127.0.0.1', '--port', String(server.port)];
       for (const [i, node] of [process.execPath, imageNode].entries()) {
@@ -351,10 +342,7 @@ describe('startup-lock acquire (real process)', function () {
         });
         const [code] = (await once(child, 'exit')) as [number];
         expect(code, node).to.equal(0);
-        const loaded = JSON.parse(readFileSync(out, 'utf8')) as {
-          builtins: string[];
-          files: string[] | null;
-        };
+        const loaded = read();
         expect(loaded.builtins, `${node}: the hook saw the client connect`).to.include('NativeModule net');
         const heavy = loaded.builtins.filter((m) =>
           /^NativeModule (_?http|internal\/http|.*undici|internal\/fs\/streams|crypto|internal\/crypto\/|os$)/.test(

@@ -206,7 +206,7 @@ describe('dependency checks (real listeners)', function () {
       const httpsPort = await listen(https);
       const changes: CheckState[] = [];
       const events = new EventEmitter();
-      const scheduler = createCheckScheduler(
+      const scheduler = await createCheckScheduler(
         config([
           `tcp://127.0.0.1:${tcpPort}`,
           `http://127.0.0.1:${httpPort}/healthz`,

@@ -4,7 +4,10 @@ import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { systemClock } from '../../src/clock.js';
+import { leanList, leanWatch } from '../../src/kube/adapters.js';
 import { AccessDeniedError, type ApiCallError } from '../../src/kube/api-error.js';
+import { KubeApiClient } from '../../src/kube/client.js';
+import { loadKubeCredentials } from '../../src/kube/credentials.js';
 import { Reflector, type ChangeType } from '../../src/kube/reflector.js';
 import { AsyncQueue } from '../support/async-queue.js';
 import { FakeKubeApi } from '../support/fake-kube-api.js';
@@ -106,5 +109,51 @@ describe('Reflector (list + watch) against the fake API', function () {
     });
     api.patch('pods', 'ns', 'a', { status: { phase: 'Running' } });
     expect(api.requests.length).to.equal(count);
+  });
+
+  it('on the lean client, keeps objects without managedFields when asked (the pod watcher does)', async () => {
+    const managedFields = [{ manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:spec': {} } }];
+    api.create('pods', pod('ns', 'c', 'node-1', { metadata: { managedFields } }));
+    const client = new KubeApiClient(await loadKubeCredentials(await api.writeKubeconfig()));
+    const fieldSelector = 'spec.nodeName=node-1';
+    const lean = (dropManagedFields: boolean) =>
+      new Reflector<V1Pod>({
+        watchApi: leanWatch(client),
+        resource: 'pods',
+        path: '/api/v1/pods',
+        fieldSelector,
+        list: leanList<V1Pod>(client, '/api/v1/pods', { fieldSelector }),
+        dropManagedFields,
+        onChange: () => {},
+        onSynced: () => synced.push(null),
+        clock: systemClock,
+        log: pino({ level: 'silent' }),
+      });
+    const synced = new AsyncQueue<null>();
+    const [trimmed, full] = [lean(true), lean(false)];
+    try {
+      trimmed.start();
+      full.start();
+      await synced.next();
+      await synced.next();
+      await api.waitForWatches('pods', 2);
+      expect(full.get('ns', 'c')?.metadata?.managedFields).to.deep.equal(managedFields);
+      expect(trimmed.get('ns', 'c')?.metadata).to.not.have.property('managedFields');
+      // And on the watch: a change that carries managedFields is stored without them.
+      api.patch('pods', 'ns', 'b', { metadata: { managedFields, labels: { changed: 'yes' } } });
+      const until = Date.now() + 5000;
+      const seen = () =>
+        full.get('ns', 'b')?.metadata?.managedFields !== undefined &&
+        trimmed.get('ns', 'b')?.metadata?.resourceVersion === full.get('ns', 'b')?.metadata?.resourceVersion;
+      while (!seen() && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(full.get('ns', 'b')?.metadata?.managedFields).to.deep.equal(managedFields);
+      expect(trimmed.get('ns', 'b')?.metadata).to.not.have.property('managedFields');
+    } finally {
+      trimmed.stop();
+      full.stop();
+      client.close();
+    }
   });
 });

@@ -3,7 +3,7 @@
 // the API; a bounded number of requests run at once and a bounded backlog is kept (the oldest dropped).
 // A 403 is logged once, naming the permission, and Events pause for a while instead of failing each time.
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../clock.js';
 import { podHolder, podOf } from '../../holder.js';
 import type { Lease, ReleaseReason } from '../../lock/types.js';
@@ -11,18 +11,23 @@ import type { LockEngine } from '../../lock/engine.js';
 import type { Logger } from '../../log.js';
 import { seconds } from '../../seconds.js';
 import { AccessDeniedError, classifyApiError } from '../../kube/api-error.js';
-import { requestTimeout } from '../../kube/kube-config.js';
 
 export const EVENT_SOURCE = 'startup-lock';
 export const REPORTING_CONTROLLER = 'startup-lock.io/server';
 
 export type EventReason = 'StartupLockGranted' | 'StartupLockReleased' | 'StartupLockExpired';
 
-/** The calls of CoreV1Api the recorder makes (the real client satisfies it). */
-export type EventsApi = Pick<CoreV1Api, 'createNamespacedEvent' | 'readNamespacedPod'>;
+/**
+ * The two calls the recorder makes, each bounded in time by whoever provides them (`leanEventsApi` in
+ * src/kube/adapters.ts; client-node's CoreV1Api has the same shape).
+ */
+export interface EventsApi {
+  createNamespacedEvent(request: { namespace: string; body: CoreV1Event }): Promise<unknown>;
+  readNamespacedPod(request: { namespace: string; name: string }): Promise<V1Pod>;
+}
 
 export interface EventRecorderOptions {
-  kubeConfig: KubeConfig;
+  api: EventsApi;
   /** Reported as the event's source host and reporting instance. */
   nodeName: string;
   clock: Clock;
@@ -31,10 +36,8 @@ export interface EventRecorderOptions {
   uidOf?: (namespace: string, name: string) => string | undefined;
   concurrency?: number;
   maxBacklog?: number;
-  requestTimeoutMs?: number;
   /** How long Events stay off after a 403. */
   forbiddenPauseMs?: number;
-  api?: EventsApi;
 }
 
 interface PendingEvent {
@@ -59,7 +62,6 @@ const RELEASED_BECAUSE: Record<Exclude<ReleaseReason, 'expired'>, string> = {
 const inSeconds = (ms: number) => `${seconds(ms).toFixed(1)}s`;
 
 export class EventRecorder {
-  private readonly api: EventsApi;
   private readonly backlog: PendingEvent[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private pausedUntil = 0;
@@ -67,9 +69,7 @@ export class EventRecorder {
   private failing = false;
   private closed = false;
 
-  constructor(private readonly options: EventRecorderOptions) {
-    this.api = options.api ?? options.kubeConfig.makeApiClient(CoreV1Api);
-  }
+  constructor(private readonly options: EventRecorderOptions) {}
 
   /** Listen to the engine's grants and releases. */
   attach(engine: Pick<LockEngine, 'listen'>): void {
@@ -147,8 +147,7 @@ export class EventRecorder {
   private async send(e: PendingEvent): Promise<void> {
     const { clock, log, nodeName } = this.options;
     if (clock.now() < this.pausedUntil) return;
-    const timeout = requestTimeout(this.options.requestTimeoutMs ?? 5000);
-    const uid = e.uid ?? this.options.uidOf?.(e.namespace, e.pod) ?? (await this.lookUpUid(e, timeout));
+    const uid = e.uid ?? this.options.uidOf?.(e.namespace, e.pod) ?? (await this.lookUpUid(e));
     const at = new Date(e.at);
     const body: CoreV1Event = {
       // Object names stop at 253 characters; the suffix keeps names unique, so the pod part gives way.
@@ -165,7 +164,7 @@ export class EventRecorder {
       count: 1,
     };
     try {
-      await this.api.createNamespacedEvent({ namespace: e.namespace, body }, timeout);
+      await this.options.api.createNamespacedEvent({ namespace: e.namespace, body });
       if (this.failing) {
         this.failing = false;
         log.info('events: recording Kubernetes Events again');
@@ -192,12 +191,9 @@ export class EventRecorder {
   }
 
   /** kubectl describe finds Events by the pod's UID; without one from the client, ask the API. */
-  private async lookUpUid(
-    e: PendingEvent,
-    timeout: ReturnType<typeof requestTimeout>,
-  ): Promise<string | undefined> {
+  private async lookUpUid(e: PendingEvent): Promise<string | undefined> {
     try {
-      const pod = await this.api.readNamespacedPod({ namespace: e.namespace, name: e.pod }, timeout);
+      const pod = await this.options.api.readNamespacedPod({ namespace: e.namespace, name: e.pod });
       return pod.metadata?.uid;
     } catch (err) {
       this.options.log.debug(

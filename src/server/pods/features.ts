@@ -1,13 +1,17 @@
 // The lock server's Kubernetes features, assembled in one place so server.ts only creates, starts and
 // stops them: --release-on-ready (the pod watcher, and with --count-unleased the counter of start-ups
-// without a lease it feeds) and --events (the Event recorder).
+// without a lease it feeds) and --events (the Event recorder). They talk to the API through the lean
+// client (src/kube/client.ts), so the server never loads @kubernetes/client-node (~75 MB of RSS on every
+// node: docs/benchmarks.md).
 import { hostname } from 'node:os';
 import type { Clock } from '../../clock.js';
 import type { ServerConfig } from '../../config/server.js';
 import type { LockEngine } from '../../lock/engine.js';
 import type { Logger } from '../../log.js';
+import { leanEventsApi } from '../../kube/adapters.js';
+import { KubeApiClient } from '../../kube/client.js';
+import { loadKubeCredentials } from '../../kube/credentials.js';
 import { EventRecorder } from './events.js';
-import { loadKubeConfig } from '../../kube/kube-config.js';
 import { UnleasedCounter } from './unleased.js';
 import { PodWatcher } from './watcher.js';
 
@@ -33,15 +37,17 @@ type Config = Pick<
   | 'podNamespace'
 >;
 
-/** Null when neither feature is on (no Kubernetes API needed at all). */
-export function createKubeFeatures(
+/** Null when neither feature is on (no Kubernetes API needed at all). Credentials it cannot use: ConfigError. */
+export async function createKubeFeatures(
   config: Config,
   engine: LockEngine,
   clock: Clock,
   log: Logger,
-): KubeFeatures | null {
+): Promise<KubeFeatures | null> {
   if (!config.releaseOnReady && !config.events) return null;
-  const kubeConfig = loadKubeConfig(config.kubeconfig);
+  const api = new KubeApiClient(await loadKubeCredentials(config.kubeconfig), {
+    userAgent: 'startup-lock/server',
+  });
   const unleased =
     config.releaseOnReady && config.countUnleased
       ? new UnleasedCounter({
@@ -60,7 +66,7 @@ export function createKubeFeatures(
       : null;
   const pods = config.releaseOnReady
     ? new PodWatcher({
-        kubeConfig,
+        api,
         nodeName: config.nodeName,
         engine,
         clock,
@@ -71,7 +77,7 @@ export function createKubeFeatures(
     : null;
   const events = config.events
     ? new EventRecorder({
-        kubeConfig,
+        api: leanEventsApi(api),
         // Events name where they come from; without --node-name the host name is the next best thing.
         nodeName: config.nodeName || hostname(),
         clock,
@@ -97,6 +103,7 @@ export function createKubeFeatures(
     async stop() {
       pods?.stop();
       await events?.close();
+      api.close();
     },
   };
 }

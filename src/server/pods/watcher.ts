@@ -7,13 +7,14 @@
 // The lease's duration stays the upper bound: while the API cannot be reached, nothing is released
 // early and leases simply run to their expiry. Every pod change also goes to the UnleasedCounter (when
 // on), which counts the start-ups that hold no lease.
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../clock.js';
 import type { LockEngine } from '../../lock/engine.js';
 import type { Holder, Lease, LeaseId, ReleaseNote } from '../../lock/types.js';
 import type { Logger } from '../../log.js';
 import { HolderProber } from './prober.js';
-import { requestTimeout } from '../../kube/kube-config.js';
+import { leanList, leanWatch } from '../../kube/adapters.js';
+import type { KubeApiClient } from '../../kube/client.js';
 import { appStartedAt, cannotStart, planOf } from './probe-spec.js';
 import { holderOfPod, isFinished, isReady } from '../../kube/pods.js';
 import { podOf } from '../../holder.js';
@@ -24,7 +25,8 @@ import type { UnleasedCounter } from './unleased.js';
 export type ReleasingEngine = Pick<LockEngine, 'releaseHolder' | 'leaseOf' | 'listen'>;
 
 export interface PodWatcherOptions {
-  kubeConfig: KubeConfig;
+  /** The lean API client (src/kube/client.ts): the server loads no @kubernetes/client-node. */
+  api: KubeApiClient;
   nodeName: string;
   engine: ReleasingEngine;
   clock: Clock;
@@ -45,16 +47,16 @@ export class PodWatcher {
   private running = false;
 
   constructor(private readonly options: PodWatcherOptions) {
-    const { kubeConfig, nodeName, clock, log } = options;
-    const api = kubeConfig.makeApiClient(CoreV1Api);
+    const { api, nodeName, clock, log } = options;
     const fieldSelector = `spec.nodeName=${nodeName}`;
-    const timeout = requestTimeout(options.requestTimeoutMs ?? 10_000);
     this.reflector = new Reflector<V1Pod>({
-      kubeConfig,
+      watchApi: leanWatch(api),
       resource: 'pods',
       path: '/api/v1/pods',
       fieldSelector,
-      list: () => api.listPodForAllNamespaces({ fieldSelector }, timeout),
+      list: leanList<V1Pod>(api, '/api/v1/pods', { fieldSelector }, options.requestTimeoutMs),
+      // The node's pods are kept for as long as they run; nothing here reads managedFields.
+      dropManagedFields: true,
       onChange: (type, pod) => this.judge(type, pod),
       onHealth: (error) => {
         if (error !== null) {
