@@ -6,19 +6,27 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; allowed: string };
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const no = <T>(allowed: string): Parsed<T> => ({ ok: false, allowed });
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+/**
+ * The one duration grammar, for flags, environment, config files, chart values, the library chart and
+ * the HTTP API: a number of seconds (`15`, `1.5`) or a number with a unit (`500ms`, `1.5s`, `2m`, `1h`);
+ * decimals allowed, no sign, no spaces inside; rounded to the millisecond. scripts/options.ts copies
+ * this pattern into chart/values.schema.json; the chart's templates hold the same pattern and
+ * test/chart/durations.test.ts feeds every surface the same inputs.
+ */
+export const DURATION_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$';
+const DURATION = new RegExp(DURATION_PATTERN);
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** Durations: plain seconds (`15`) or with a unit (`500ms`, `15s`, `2m`, `1h`); milliseconds inside. */
+/** A duration in the one grammar (DURATION_PATTERN); milliseconds inside. A YAML or JSON number is seconds. */
 export function parseDuration(raw: unknown): Parsed<number> {
-  const allowed = 'a duration: seconds (15) or with a unit (500ms, 15s, 2m, 1h)';
+  const allowed = 'a duration: seconds (15, 1.5) or with a unit (500ms, 1.5s, 2m, 1h)';
   if (typeof raw === 'number') {
     return Number.isFinite(raw) && raw >= 0 ? ok(Math.round(raw * 1000)) : no(allowed);
   }
   if (typeof raw !== 'string') return no(allowed);
-  const m = DURATION.exec(raw.trim());
+  const m = DURATION.exec(raw);
   if (!m) return no(allowed);
-  const ms = Number(m[1]) * (UNIT_MS[m[2] ?? 's'] ?? 1000);
+  const ms = parseFloat(raw) * (UNIT_MS[m[2] ?? 's'] ?? 1000);
   return Number.isFinite(ms) ? ok(Math.round(ms)) : no(allowed);
 }
 
