@@ -179,9 +179,14 @@ export function loadConfig<S extends Schema>(
       ? sources.map((s) => asText(s.raw))
       : asText(sources[sources.length - 1]!.raw);
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-
-  const config = validateWithConvict(command.schema, given, origins);
+  let config: ConfigOf<S> | undefined;
+  try {
+    config = validateWithConvict(command.schema, given, origins);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  if (problems.length > 0 || config === undefined) throw new ConfigError(problems);
   const crossProblems = command.check?.(config) ?? [];
   if (crossProblems.length > 0) throw new ConfigError(crossProblems);
   if (!command.passthrough && rest.length > 0) {

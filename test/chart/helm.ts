@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const chartDir = path.join(repoRoot, 'chart');
@@ -187,4 +187,38 @@ export function get(objects: readonly K8sObject[], kind: string, name?: string):
     throw new Error(`no ${kind}${name ? `/${name}` : ''} rendered; got ${have}`);
   }
   return found;
+}
+
+/** A --config file the chart renders for the DaemonSet's containers (server.yaml, health.yaml), as text. */
+export function configText(objects: readonly K8sObject[], file: 'server.yaml' | 'health.yaml'): string {
+  type ConfigMap = K8sObject & { data?: Record<string, string> };
+  const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-config')) as
+    | ConfigMap
+    | undefined;
+  const text = configMap?.data?.[file];
+  if (text === undefined) throw new Error(`the config ConfigMap has no ${file}`);
+  return text;
+}
+
+/** That --config file, parsed: option → value as the chart wrote it. */
+export function configOptions(objects: readonly K8sObject[], file: 'server.yaml' | 'health.yaml'): Record<string, unknown> {
+  return parse(configText(objects, file)) as Record<string, unknown>;
+}
+
+/**
+ * A container's args with its --config path pointing at a temporary copy of the rendered file, so the
+ * real option loaders read exactly what the pod would. `cleanup` removes the copy.
+ */
+export function argsWithConfig(
+  objects: readonly K8sObject[],
+  args: readonly string[],
+): { args: string[]; cleanup: () => void } {
+  const i = args.indexOf('--config');
+  if (i < 0) throw new Error('the container has no --config');
+  const dir = mkdtempSync(path.join(tmpdir(), 'startup-lock-config-'));
+  const file = path.join(dir, path.basename(args[i + 1] ?? ''));
+  writeFileSync(file, configText(objects, path.basename(file) as 'server.yaml' | 'health.yaml'));
+  const out = [...args];
+  out[i + 1] = file;
+  return { args: out, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
