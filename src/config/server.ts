@@ -113,6 +113,7 @@ export const serverSchema = {
   maxConnections: option({
     kind: 'int',
     chart: 'maxConnections',
+    chartNote: 'each idle connection costs ~20 KiB: keep it within `resources.limits.memory`',
     doc: 'Most HTTP connections served at once; more get 503 (a few extra are kept for health probes).',
     default: 2048,
     min: 16,

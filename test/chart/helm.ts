@@ -2,7 +2,7 @@
 // and parses what it renders. Every suite calls requireHelm() first: with CI=true a missing helm fails the
 // suite; on a developer machine the suite is skipped with a loud message, never silently.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -221,4 +221,25 @@ export function argsWithConfig(
   const out = [...args];
   out[i + 1] = file;
   return { args: out, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A copy of examples/app-chart depending on this checkout's library chart (not a released one), its
+ * dependency built: what an app chart sees. `cleanup` removes it.
+ */
+export async function prepareAppChart(): Promise<{ appChart: string; cleanup: () => void }> {
+  const workDir = mkdtempSync(path.join(tmpdir(), 'startup-lock-app-chart-'));
+  const appChart = path.join(workDir, 'app-chart');
+  cpSync(exampleChartDir, appChart, {
+    recursive: true,
+    filter: (src) => !src.includes(`${path.sep}charts`) && !src.endsWith('Chart.lock'),
+  });
+  const chartYaml = path.join(appChart, 'Chart.yaml');
+  const relative = 'file://../../chart/charts/startup-lock-client';
+  const text = readFileSync(chartYaml, 'utf8');
+  if (!text.includes(relative)) throw new Error(`examples/app-chart/Chart.yaml no longer points at ${relative}`);
+  writeFileSync(chartYaml, text.replace(relative, `file://${libraryChartDir}`));
+  const built = await helm(['dependency', 'build', appChart]);
+  if (built.code !== 0) throw new Error(`helm dependency build: ${built.stderr}`);
+  return { appChart, cleanup: () => rmSync(workDir, { recursive: true, force: true }) };
 }
