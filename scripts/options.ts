@@ -57,9 +57,16 @@ function optionTable(command: Command): string {
     const flag = `\`--${flagOf(key, spec)}\`${spec.repeatable ? ' (repeatable)' : ''}`;
     const env = [envOf(key), ...(spec.fallbackEnv ?? [])].map((e) => `\`$${e}\``).join(', ');
     const cell = (text: string) => text.replace(/\|/g, '\\|');
-    return `| ${flag} | ${shownDefault(spec)} | ${env} | ${cell(spec.doc)} Allowed: ${cell(allowedOf(spec))}. |`;
+    // Durations need only their bounds here: the grammar is described once, under Configuration.
+    const allowed =
+      spec.kind === 'duration'
+        ? allowedOf(spec).replace(/^a duration: .*?\) (from|of)/, 'duration $1')
+        : allowedOf(spec);
+    return `| ${flag} | ${shownDefault(spec)} | ${env} | ${cell(spec.doc)} | ${cell(allowed)} |`;
   });
-  return ['| option | default | environment | meaning |', '|---|---|---|---|', ...rows].join('\n');
+  return ['| option | default | environment | meaning | allowed |', '|---|---|---|---|---|', ...rows].join(
+    '\n',
+  );
 }
 
 function renderReadme(current: string): string {
@@ -89,18 +96,36 @@ function chartDoc(key: string, spec: OptionSpec): string {
   return `${doc}${spec.chartNote ? `; ${spec.chartNote}` : ''} (\`--${flagOf(key, spec)}\`)`;
 }
 
+/**
+ * Rewrites the `## @param` line and the value line of every chart option in place. A new option's pair
+ * is added after the previous chart option of its table with the same parent, so adding an option is
+ * one edit of its table (move the pair elsewhere in values.yaml if it belongs there: it is found again).
+ */
 function renderValues(current: string): string {
   const lines = current.split('\n');
+  const paramAt = (path: string) =>
+    lines.findIndex((l) => new RegExp(`^\\s*## @param ${path.replace(/\./g, '\\.')} `).test(l));
+  const parentOf = (path: string) => path.split('.').slice(0, -1).join('.');
+  let previous: { path: string; valueAt: number } | undefined;
   for (const { key, spec } of chartOptions()) {
     const path = spec.chart!;
-    const at = lines.findIndex((l) => new RegExp(`^\\s*## @param ${path.replace(/\./g, '\\.')} `).test(l));
-    if (at < 0) throw new Error(`chart/values.yaml: no "## @param ${path}" line for --${flagOf(key, spec)}`);
-    const indent = /^\s*/.exec(lines[at]!)![0];
     const leaf = path.split('.').at(-1)!;
+    let at = paramAt(path);
+    if (at < 0) {
+      if (!previous || parentOf(previous.path) !== parentOf(path))
+        throw new Error(
+          `chart/values.yaml: add a "## @param ${path}" line and its value for --${flagOf(key, spec)}`,
+        );
+      const indent = /^\s*/.exec(lines[previous.valueAt]!)![0];
+      lines.splice(previous.valueAt + 1, 0, `${indent}## @param ${path} x`, `${indent}${leaf}: x`);
+      at = previous.valueAt + 1;
+    }
+    const indent = /^\s*/.exec(lines[at]!)![0];
     const valueAt = lines.findIndex((l, i) => i > at && l.startsWith(`${indent}${leaf}:`));
     if (valueAt < 0) throw new Error(`chart/values.yaml: no value line for ${path}`);
     lines[at] = `${indent}## @param ${path} ${chartDoc(key, spec)}`;
     lines[valueAt] = `${indent}${leaf}: ${JSON.stringify(chartValue(spec))}`;
+    previous = { path, valueAt };
   }
   return lines.join('\n');
 }

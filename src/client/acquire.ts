@@ -12,7 +12,7 @@ export interface AcquireOptions {
   holder: string;
   /** Pod UID; empty sends none. */
   uid: string;
-  /** Whole seconds to hold the lease; 0 lets the server pick. */
+  /** How long to hold the lease, in milliseconds (whole seconds: the server counts in seconds); 0: the server picks. */
   durationMs: number;
   pauseMs: number;
   /** 0: forever. */
