@@ -232,10 +232,13 @@ function show(raw: unknown): string {
 /** What convict's coercion leaves for text that is not of the option's kind; its format then refuses it. */
 const NOT_PARSED = Symbol('not parsed');
 
-/** Problems the formats found during one validate() call, with the list index for repeated options. */
-let found: { key: string; index: number; allowed: string }[] = [];
-
-type Node = OptionSpec & { key: string };
+type Problem = { key: string; index: number; allowed: string };
+/**
+ * An option's node in convict's schema: its spec, its key, and where its format reports a problem (a
+ * function on the node, not module state: convict's formats are global to the process, and whichever
+ * copy of this module registered them last serves every caller).
+ */
+type Node = OptionSpec & { key: string; report: (problem: Problem) => void };
 
 /**
  * One convict format per kind: coerce parses the text (durations to milliseconds, numbers, booleans),
@@ -259,7 +262,7 @@ convict.addFormats(
               ? parseValue(node, item).ok
               : item !== NOT_PARSED && admits(node, item);
             if (typed) return;
-            found.push({ key: node.key, index, allowed: allowedOf(node) });
+            node.report({ key: node.key, index, allowed: allowedOf(node) });
             throw new Error(`must be ${allowedOf(node)}`);
           });
         },
@@ -277,8 +280,11 @@ function validateWithConvict<S extends Schema>(
   given: Record<string, unknown>,
   origins: Map<string, Source[]>,
 ): ConfigOf<S> {
-  const config = convict(toConvictSchema(schema), { args: [], env: {} });
-  found = [];
+  const found: Problem[] = [];
+  const config = convict(
+    toConvictSchema(schema, (p) => found.push(p)),
+    { args: [], env: {} },
+  );
   try {
     config.load(given).validate({ allowed: 'strict' });
   } catch (err) {
@@ -292,18 +298,16 @@ function validateWithConvict<S extends Schema>(
       return `--${flagOf(key, spec)}: ${show(raw)}${from} is not allowed: expected ${allowed}`;
     });
     throw new ConfigError(problems.length > 0 ? problems : String((err as Error).message).split('\n'));
-  } finally {
-    found = [];
   }
   return config.getProperties() as ConfigOf<S>;
 }
 
-function toConvictSchema(schema: Schema): convict.Schema<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
+function toConvictSchema(schema: Schema, report: Node['report']): convict.Schema<Record<string, unknown>> {
+  const out: Record<string, Node & { format: string }> = {};
   for (const [key, spec] of Object.entries(schema)) {
-    out[key] = { ...spec, key, format: FORMAT_PREFIX + spec.kind };
+    out[key] = { ...spec, key, report, format: FORMAT_PREFIX + spec.kind };
   }
-  return out as convict.Schema<Record<string, unknown>>;
+  return out as unknown as convict.Schema<Record<string, unknown>>;
 }
 
 export function helpText<S extends Schema>(command: CommandSpec<S>): string {
