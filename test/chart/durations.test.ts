@@ -12,7 +12,7 @@ import { serverCommand } from '../../src/config/server.js';
 import { ConfigError } from '../../src/errors.js';
 import { decide } from '../../src/inject/mutate.js';
 import { BadRequest, waitSeconds } from '../../src/server/requests.js';
-import { argsWithConfig, get, prepareAppChart, render, renderRaw, requireHelm } from './helm.js';
+import { argsWithConfig, get, render, renderRaw, withAppChart } from './helm.js';
 import { asDaemonSet, asDeployment, flagValue } from './models.js';
 
 /** Milliseconds, or 'refused' (exit 2, schema or render failure, warning, HTTP 400). */
@@ -94,16 +94,7 @@ const surfaces: Record<string, (input: string) => Outcome | Promise<Outcome>> = 
 let appChart: string;
 
 describe('one duration grammar on every surface', function () {
-  let cleanup: (() => void) | undefined;
-
-  before(async function () {
-    requireHelm(this);
-    ({ appChart, cleanup } = await prepareAppChart());
-  });
-
-  after(function () {
-    cleanup?.();
-  });
+  withAppChart((dir) => (appChart = dir));
 
   for (const { input, expected } of cases) {
     it(`reads ${JSON.stringify(input)} as ${expected === 'refused' ? 'refused' : `${expected} ms`} everywhere`, async function () {

@@ -243,3 +243,20 @@ export async function prepareAppChart(): Promise<{ appChart: string; cleanup: ()
   if (built.code !== 0) throw new Error(`helm dependency build: ${built.stderr}`);
   return { appChart, cleanup: () => rmSync(workDir, { recursive: true, force: true }) };
 }
+
+/**
+ * In the calling `describe`: before its tests, prepare the app chart (skipping without helm) and hand
+ * its path to `ready`; after them, remove it.
+ */
+export function withAppChart(ready: (appChart: string) => void): void {
+  let cleanup: (() => void) | undefined;
+  before(async function () {
+    requireHelm(this);
+    const prepared = await prepareAppChart();
+    cleanup = prepared.cleanup;
+    ready(prepared.appChart);
+  });
+  after(function () {
+    cleanup?.();
+  });
+}

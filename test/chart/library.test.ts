@@ -11,10 +11,9 @@ import {
   get,
   helm,
   libraryChartDir,
-  prepareAppChart,
   render,
   renderRaw,
-  requireHelm,
+  withAppChart,
   type RenderOptions,
 } from './helm.js';
 import { acquireCommand } from '../../src/config/acquire.js';
@@ -31,16 +30,7 @@ const readChart = (dir: string) => parse(readFileSync(path.join(dir, 'Chart.yaml
 
 describe('chart: library startup-lock-client and the example app chart', function () {
   let appChart: string;
-  let cleanup: (() => void) | undefined;
-
-  before(async function () {
-    requireHelm(this);
-    ({ appChart, cleanup } = await prepareAppChart());
-  });
-
-  after(function () {
-    cleanup?.();
-  });
+  withAppChart((dir) => (appChart = dir));
 
   async function initContainers(opts: Omit<RenderOptions, 'chart'> = {}): Promise<IContainer[]> {
     const objects = await render({ ...opts, chart: appChart });

@@ -237,29 +237,8 @@ describe('chart: rendering', function () {
 
   describe('server options', function () {
     it('sets every option that matters in the --config file', async function () {
-      const objects = await render({
-        values: {
-          locks: 3,
-          locksPerCore: 0.5,
-          timeout: 30,
-          maxDuration: '15m',
-          maxWait: '20s',
-          queueGrace: '5s',
-          maxQueue: 50,
-          maxConnections: 300,
-          maxLoad: 2.5,
-          checks: ['http://127.0.0.1:10248/healthz', 'tcp://10.0.0.1:5432'],
-          failHc: '3s',
-          passHc: '2m',
-          checkTimeout: '1500ms',
-          legacyApi: false,
-          shutdownTimeout: '20s',
-          logLevel: 'debug',
-          listenAddress: '::',
-          extraArgs: ['--check-ca-file', '/etc/ca/ca.crt'],
-        },
-      });
-      expect(configOptions(objects, 'server.yaml')).to.deep.include({
+      // Values named like their options, passed through as given.
+      const given = {
         locks: 3,
         locksPerCore: 0.5,
         timeout: 30,
@@ -269,15 +248,18 @@ describe('chart: rendering', function () {
         maxQueue: 50,
         maxConnections: 300,
         maxLoad: 2.5,
-        check: ['http://127.0.0.1:10248/healthz', 'tcp://10.0.0.1:5432'],
         failHc: '3s',
         passHc: '2m',
         checkTimeout: '1500ms',
         legacyApi: false,
         shutdownTimeout: '20s',
         logLevel: 'debug',
-        host: '::',
+      };
+      const checks = ['http://127.0.0.1:10248/healthz', 'tcp://10.0.0.1:5432'];
+      const objects = await render({
+        values: { ...given, checks, listenAddress: '::', extraArgs: ['--check-ca-file', '/etc/ca/ca.crt'] },
       });
+      expect(configOptions(objects, 'server.yaml')).to.deep.include({ ...given, check: checks, host: '::' });
       // Flags win over the --config file, so extra arguments can override any option.
       expect((container(objects, 'server').args ?? []).slice(-2)).to.deep.equal(['--check-ca-file', '/etc/ca/ca.crt']);
       // 2 s preStop + 20 s drain.
