@@ -220,17 +220,21 @@ function pick(
   return undefined;
 }
 
-/** Text for convict to coerce: flags and env are text already; a file's number or boolean becomes its text. */
-function asText(raw: unknown): string {
-  return typeof raw === 'string' ? raw : String(JSON.stringify(raw));
+/** What convict's coercion leaves for text that is not of the option's kind; its format then refuses it. */
+const NOT_PARSED = Symbol('not parsed');
+
+/**
+ * Text for convict to coerce: flags and env are text already; a file's number or boolean becomes its
+ * text. Anything else (a map, a list, null where one value belongs) is refused as it is.
+ */
+function asText(raw: unknown): string | typeof NOT_PARSED {
+  if (typeof raw === 'string') return raw;
+  return typeof raw === 'number' || typeof raw === 'boolean' ? String(raw) : NOT_PARSED;
 }
 
 function show(raw: unknown): string {
   return typeof raw === 'string' ? JSON.stringify(raw) : String(JSON.stringify(raw));
 }
-
-/** What convict's coercion leaves for text that is not of the option's kind; its format then refuses it. */
-const NOT_PARSED = Symbol('not parsed');
 
 type Problem = { key: string; index: number; allowed: string };
 /**

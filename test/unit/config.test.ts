@@ -117,6 +117,29 @@ describe('config', () => {
     ]);
   });
 
+  it('refuses a map, a list or null from a config file where one value belongs, and reads its numbers as text would be', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sl-config-'));
+    const bad = join(dir, 'bad.json');
+    writeFileSync(
+      bad,
+      JSON.stringify({ nodeName: { a: 1 }, port: [1], stateFile: null, check: ['tcp://a:1', 5] }),
+    );
+    expect(problems(['--config', bad])).to.deep.equal([
+      `--port: [1] (from ${bad}) is not allowed: expected a whole number from 0 to 65535`,
+      `--check: 5 (from ${bad}) is not allowed: expected an http://, https:// or tcp://host:port URL`,
+      `--node-name: {"a":1} (from ${bad}) is not allowed: expected a string`,
+      `--state-file: null (from ${bad}) is not allowed: expected a string`,
+    ]);
+    const good = join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify({ queueGrace: 15, maxLoad: 1.5, legacyApi: false, nodeName: 7 }));
+    expect(loadConfig(serverCommand, ['--config', good], {}).config).to.include({
+      queueGrace: 15_000,
+      maxLoad: 1.5,
+      legacyApi: false,
+      nodeName: '7',
+    });
+  });
+
   it('rejects unknown flags, unknown file keys and stray arguments', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sl-config-'));
     const file = join(dir, 'c.json');
