@@ -220,8 +220,12 @@ function pick(
   return undefined;
 }
 
-/** What convict's coercion leaves for text that is not of the option's kind; its format then refuses it. */
-const NOT_PARSED = Symbol('not parsed');
+/**
+ * What convict's coercion leaves for text that is not of the option's kind; its format then refuses it.
+ * A registered symbol: convict's formats are global to the process, and another copy of this module
+ * (a test runner may load one) must recognise it too.
+ */
+const NOT_PARSED = Symbol.for('startup-lock.config.not-parsed');
 
 /**
  * Text for convict to coerce: flags and env are text already; a file's number or boolean becomes its
@@ -261,14 +265,16 @@ convict.addFormats(
         },
         validate: (value: unknown, node: Node): void => {
           const items: unknown[] = node.repeatable ? (Array.isArray(value) ? value : [NOT_PARSED]) : [value];
+          let refused = 0;
           items.forEach((item, index) => {
             const typed = node.repeatable
               ? parseValue(node, item).ok
               : item !== NOT_PARSED && admits(node, item);
             if (typed) return;
+            refused++;
             node.report({ key: node.key, index, allowed: allowedOf(node) });
-            throw new Error(`must be ${allowedOf(node)}`);
           });
+          if (refused > 0) throw new Error(`must be ${allowedOf(node)}`);
         },
       },
     ]),

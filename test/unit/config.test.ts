@@ -122,11 +122,12 @@ describe('config', () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(
       bad,
-      JSON.stringify({ nodeName: { a: 1 }, port: [1], stateFile: null, check: ['tcp://a:1', 5] }),
+      JSON.stringify({ nodeName: { a: 1 }, port: [1], stateFile: null, check: [5, 'tcp://a:1', {}] }),
     );
     expect(problems(['--config', bad])).to.deep.equal([
       `--port: [1] (from ${bad}) is not allowed: expected a whole number from 0 to 65535`,
       `--check: 5 (from ${bad}) is not allowed: expected an http://, https:// or tcp://host:port URL`,
+      `--check: {} (from ${bad}) is not allowed: expected an http://, https:// or tcp://host:port URL`,
       `--node-name: {"a":1} (from ${bad}) is not allowed: expected a string`,
       `--state-file: null (from ${bad}) is not allowed: expected a string`,
     ]);
