@@ -71,7 +71,8 @@ app.kubernetes.io/part-of: startup-lock
 {{- end }}
 {{- end }}
 
-{{/* A duration ("15", "15s", "2m", "500ms", "1h") as whole seconds, rounded up. */}}
+{{/* A duration in the one grammar (a whole number, unit ms, s, m or h, none for seconds: "15", "500ms",
+"2m"; values.schema.json checks it) as whole seconds, rounded up. */}}
 {{- define "startup-lock.durationSeconds" -}}
 {{- $d := toString . }}
 {{- $digits := regexFind "^[0-9]+" $d }}
@@ -141,6 +142,37 @@ app.kubernetes.io/part-of: startup-lock
 {{- $checks = append $checks (printf "http://127.0.0.1:%d/" (int .Values.k8sHealth.port)) }}
 {{- end }}
 {{- toYaml $checks }}
+{{- end }}
+
+{{/* Where the server and the sidecar read their --config files (the ConfigMap of configmap.yaml). */}}
+{{- define "startup-lock.configDir" -}}
+/etc/startup-lock/config
+{{- end }}
+
+{{/* The server's --config file: the options the values set, plus where the chart puts things. */}}
+{{- define "startup-lock.serverConfig" -}}
+{{- $options := include "startup-lock.serverOptions" . | fromYaml }}
+{{- $_ := set $options "host" .Values.listenAddress }}
+{{- $_ := set $options "port" .Values.port }}
+{{- $_ := set $options "check" (include "startup-lock.checks" . | fromYamlArray) }}
+{{- if .Values.tokenSecret }}
+{{- $_ := set $options "tokenFile" "/etc/startup-lock/token/token" }}
+{{- end }}
+{{- if .Values.stateFile.enabled }}
+{{- $_ := set $options "stateFile" "/var/lib/startup-lock/state.json" }}
+{{- end }}
+{{- toYaml $options }}
+{{- end }}
+
+{{/* The health sidecar's --config file: only the server in this pod asks it, on 127.0.0.1, and it skips
+the lock's own DaemonSet (its pod here is this pod: judging it would be circular). */}}
+{{- define "startup-lock.healthConfig" -}}
+{{- $options := include "startup-lock.healthOptions" . | fromYaml }}
+{{- $_ := set $options "host" "127.0.0.1" }}
+{{- $_ := set $options "port" .Values.k8sHealth.port }}
+{{- $_ := set $options "selfName" (include "startup-lock.fullname" .) }}
+{{- $_ := set $options "selfNamespace" .Release.Namespace }}
+{{- toYaml $options }}
 {{- end }}
 
 {{/* Settings for the startup-lock-client library, matching this release: used by NOTES.txt. */}}

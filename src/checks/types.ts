@@ -22,7 +22,7 @@ export interface CheckObserver {
 }
 
 export interface DependencyGate {
-  /** True while every check is up (true when none are configured). */
+  /** True once every check has run and while every one is up (true when none are configured). */
   allUp(): boolean;
   states(): CheckState[];
   start(): void;

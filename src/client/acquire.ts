@@ -13,7 +13,7 @@ export interface AcquireOptions {
   holder: string;
   /** Pod UID; empty sends none. */
   uid: string;
-  /** Whole seconds to hold the lease; 0 lets the server pick. */
+  /** How long to hold the lease, in milliseconds (whole seconds: the server counts in seconds); 0: the server picks. */
   durationMs: number;
   pauseMs: number;
   /** 0: forever. */
@@ -189,7 +189,9 @@ class Waiter {
     if (this.api === 'legacy') return q.size > 0 ? `/?${q}` : '/';
     // Never wait at the server past our own deadline: let it answer instead of cutting the socket.
     const wait = this.quickLook ? 0 : Math.max(0, Math.min(this.waitMs, this.deadline - this.now()));
-    q.set('wait', String(Math.floor(wait / 100) / 10));
+    // In the one duration grammar (whole numbers): seconds when whole, else milliseconds (to 100 ms).
+    const tenths = Math.floor(wait / 100) * 100;
+    q.set('wait', tenths % 1000 === 0 ? String(tenths / 1000) : `${tenths}ms`);
     return `/v1/leases?${q}`;
   }
 

@@ -76,7 +76,6 @@ export const acquireCommand: CommandSpec<typeof acquireSchema> = {
     'Init-container client: wait in line for a lease on the node-local lock server, then exit 0 ' +
     '(1: timed out, 2: bad usage).',
   schema: acquireSchema,
-  lightStart: true,
   check(config) {
     const problems: string[] = [];
     if (config.duration % 1000 !== 0) {

@@ -6,20 +6,27 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; allowed: string };
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const no = <T>(allowed: string): Parsed<T> => ({ ok: false, allowed });
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/**
+ * The one duration grammar, for flags, environment, config files, chart values, the library chart and
+ * the HTTP API: a whole number of seconds (`15`) or a whole number with a unit (`500ms`, `15s`, `2m`,
+ * `1h`). No decimals (`1.5s` is `1500ms`), no sign, no spaces. A YAML or JSON number is whole seconds.
+ * Whole numbers keep every surface exact: the chart's schema bounds them with a regular expression and
+ * its templates do integer arithmetic. scripts/options.ts writes this pattern into the chart;
+ * test/chart/durations.test.ts feeds every surface the same inputs.
+ */
+export const DURATION_PATTERN = '^[0-9]+(ms|s|m|h)?$';
+const DURATION = new RegExp(DURATION_PATTERN);
+export const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
-/** Durations: plain seconds (`15`) or with a unit (`500ms`, `15s`, `2m`, `1h`); milliseconds inside. */
+/** A duration in the one grammar (DURATION_PATTERN), in milliseconds. */
 export function parseDuration(raw: unknown): Parsed<number> {
-  const allowed = 'a duration: seconds (15) or with a unit (500ms, 15s, 2m, 1h)';
-  if (typeof raw === 'number') {
-    return Number.isFinite(raw) && raw >= 0 ? ok(Math.round(raw * 1000)) : no(allowed);
-  }
+  const allowed = 'a duration: whole seconds (15) or a whole number with a unit (500ms, 15s, 2m, 1h)';
+  if (typeof raw === 'number') return Number.isSafeInteger(raw) && raw >= 0 ? ok(raw * 1000) : no(allowed);
   if (typeof raw !== 'string') return no(allowed);
-  const m = DURATION.exec(raw.trim());
+  const m = DURATION.exec(raw);
   if (!m) return no(allowed);
-  const ms = Number(m[1]) * (UNIT_MS[m[2] ?? 's'] ?? 1000);
-  return Number.isFinite(ms) ? ok(Math.round(ms)) : no(allowed);
+  const ms = parseInt(raw, 10) * DURATION_UNITS_MS[(m[1] ?? 's') as keyof typeof DURATION_UNITS_MS];
+  return Number.isSafeInteger(ms) ? ok(ms) : no(allowed);
 }
 
 export function parseInteger(raw: unknown): Parsed<number> {
@@ -77,6 +84,14 @@ export function parseLabelPair(raw: unknown): Parsed<string> {
   if (typeof raw !== 'string') return no(allowed);
   const i = raw.indexOf(':');
   return i > 0 && i < raw.length - 1 ? ok(raw) : no(allowed);
+}
+
+/** A Kubernetes namespace name: a DNS-1123 label (lower case, digits, '-', at most 63 characters). */
+export const NAMESPACE_PATTERN = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
+const NAMESPACE = new RegExp(NAMESPACE_PATTERN);
+
+export function parseNamespace(raw: unknown): Parsed<string> {
+  return typeof raw === 'string' && NAMESPACE.test(raw) ? ok(raw) : no('a namespace name (a DNS label)');
 }
 
 /** Seconds for the user, from milliseconds inside: `1500` → `1.5s`. */

@@ -12,29 +12,34 @@ export const healthSchema = {
   nodeName,
   namespace: option({
     kind: 'string',
+    chart: 'k8sHealth.namespace',
     doc: 'Only DaemonSets in this namespace; empty means every namespace.',
     default: '',
   }),
   hostNet: option({
     kind: 'boolean',
+    chart: 'k8sHealth.hostNetworkOnly',
     flag: 'hostNet',
     doc: 'Only DaemonSets whose pods use the host network.',
     default: false,
   }),
   in: option({
     kind: 'label',
+    chart: 'k8sHealth.include',
     doc: 'Only DaemonSets carrying this label (label:value); repeat to accept any of several.',
     default: [],
     repeatable: true,
   }),
   ex: option({
     kind: 'label',
+    chart: 'k8sHealth.exclude',
     doc: 'Skip DaemonSets carrying this label (label:value); repeatable. Not together with --in.',
     default: [],
     repeatable: true,
   }),
   failHc: option({
     kind: 'duration',
+    chart: 'k8sHealth.failHc',
     flag: 'failHc',
     doc: 'While unhealthy, list everything again this often (watches update the answer in between).',
     default: 10_000,
@@ -43,6 +48,7 @@ export const healthSchema = {
   }),
   passHc: option({
     kind: 'duration',
+    chart: 'k8sHealth.passHc',
     flag: 'passHc',
     doc: 'While healthy, list everything again this often (watches update the answer in between).',
     default: 60_000,
@@ -60,7 +66,7 @@ export const healthSchema = {
     default: '',
   }),
   kubeconfig,
-  logLevel,
+  logLevel: { ...logLevel, chart: 'logLevel' },
 };
 
 export type HealthConfig = ConfigOf<typeof healthSchema>;

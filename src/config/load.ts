@@ -1,9 +1,12 @@
 // Turns argv, the environment and an optional --config file into one validated, typed object.
-// Precedence: flag > env > file > default. Every problem is collected and reported at once, one line
-// each, naming the option, the value given and what is allowed; the caller exits 2.
-import type Convict from 'convict';
+// Precedence: flag > env > file > default. This module only finds each option's raw text; convict,
+// fed from the option table, parses and validates it in one pass (every command, `acquire` too).
+// Every problem is collected and reported at once, one line each, naming the option, the value given
+// and what is allowed; the caller exits 2.
+import convict from 'convict';
 import { ConfigError } from '../errors.js';
 import {
+  admits,
   allowedOf,
   envOf,
   flagOf,
@@ -74,13 +77,6 @@ export interface CommandSpec<S extends Schema> {
   passthrough?: boolean;
   /** Cross-option rules, checked once each option is valid on its own. */
   check?: (config: ConfigOf<S>) => string[];
-  /**
-   * Skip convict's pass over the merged values, and with it loading convict: every value has already
-   * been through the same parseValue() that convict's formats call, so the pass finds nothing new
-   * (test/unit/client-config.test.ts checks both give the same). Set by `acquire`, whose start-up
-   * every pod pays: convict and its dependencies are ~5–10 ms of its CPU.
-   */
-  lightStart?: boolean;
 }
 
 export interface Loaded<S extends Schema> {
@@ -175,25 +171,26 @@ export function loadConfig<S extends Schema>(
       problems.push(`${configFile}: ${unknown.length - MAX_UNKNOWN_NAMED} more unknown options`);
   }
 
-  const values: Record<string, unknown> = {};
+  // The raw text of every option given, as convict coerces it (a YAML number or boolean as its text);
+  // options not given take their default from convict.
+  const given: Record<string, unknown> = {};
+  const origins = new Map<string, Source[]>();
   for (const [key, spec] of Object.entries(command.schema)) {
-    const flag = `--${flagOf(key, spec)}`;
     const sources = pick(key, spec, flags, env, file, configFile);
-    if (sources === undefined) {
-      values[key] = spec.default;
-      continue;
-    }
-    const parsed: unknown[] = [];
-    for (const { raw, from } of sources) {
-      const result = parseValue(spec, raw);
-      if (result.ok) parsed.push(result.value);
-      else problems.push(`${flag}: ${show(raw)}${from} is not allowed: expected ${result.allowed}`);
-    }
-    values[key] = spec.repeatable ? parsed : parsed[parsed.length - 1];
+    if (sources === undefined) continue;
+    origins.set(key, sources);
+    given[key] = spec.repeatable
+      ? sources.map((s) => asText(s.raw))
+      : asText(sources[sources.length - 1]!.raw);
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-
-  const config = command.lightStart ? (values as ConfigOf<S>) : validateWithConvict(command.schema, values);
+  let config: ConfigOf<S> | undefined;
+  try {
+    config = validateWithConvict(command.schema, given, origins);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  if (problems.length > 0 || config === undefined) throw new ConfigError(problems);
   const crossProblems = command.check?.(config) ?? [];
   if (crossProblems.length > 0) throw new ConfigError(crossProblems);
   if (!command.passthrough && rest.length > 0) {
@@ -227,44 +224,110 @@ function pick(
   return undefined;
 }
 
+/**
+ * What convict's coercion leaves for text that is not of the option's kind; its format then refuses it.
+ * A registered symbol: convict's formats are global to the process, and another copy of this module
+ * (a test runner may load one) must recognise it too.
+ */
+const NOT_PARSED = Symbol.for('startup-lock.config.not-parsed');
+
+/**
+ * Text for convict to coerce: flags and env are text already; a file's number or boolean becomes its
+ * text. Anything else (a map, a list, null where one value belongs) is refused as it is.
+ */
+function asText(raw: unknown): string | typeof NOT_PARSED {
+  if (typeof raw === 'string') return raw;
+  return typeof raw === 'number' || typeof raw === 'boolean' ? String(raw) : NOT_PARSED;
+}
+
 function show(raw: unknown): string {
   return typeof raw === 'string' ? JSON.stringify(raw) : String(JSON.stringify(raw));
 }
 
+type Problem = { key: string; index: number; allowed: string };
 /**
- * convict holds the schema and the final strict validation of the merged object. It is handed no argv
- * or environment: both are merged already, and left to itself it would parse process.argv again.
+ * An option's node in convict's schema: its spec, its key, and where its format reports a problem (a
+ * function on the node, not module state: convict's formats are global to the process, and whichever
+ * copy of this module registered them last serves every caller).
  */
-function validateWithConvict<S extends Schema>(schema: S, values: Record<string, unknown>): ConfigOf<S> {
-  const convict = requireHere('convict') as typeof Convict;
-  const validated = convict(toConvictSchema(schema), { args: [], env: {} });
-  validated.load(values);
+type Node = OptionSpec & { key: string; report: (problem: Problem) => void };
+
+/**
+ * One convict format per kind: coerce parses the text (durations to milliseconds, numbers, booleans),
+ * validate checks the option's bounds and allowed values. Defaults arrive typed and are validated too.
+ * Repeated options are lists of text that parses as itself (check URLs, labels): validate parses each.
+ */
+const FORMAT_PREFIX = 'startup-lock-';
+convict.addFormats(
+  Object.fromEntries(
+    (['string', 'int', 'number', 'boolean', 'duration', 'check', 'label', 'namespace'] as const).map(
+      (kind) => [
+        FORMAT_PREFIX + kind,
+        {
+          coerce: (text: string): unknown => {
+            const parsed = kindOf({ kind } as OptionSpec).parse(text);
+            return parsed.ok ? parsed.value : NOT_PARSED;
+          },
+          validate: (value: unknown, node: Node): void => {
+            const items: unknown[] = node.repeatable
+              ? Array.isArray(value)
+                ? value
+                : [NOT_PARSED]
+              : [value];
+            let refused = 0;
+            items.forEach((item, index) => {
+              const typed = node.repeatable
+                ? parseValue(node, item).ok
+                : item !== NOT_PARSED && admits(node, item);
+              if (typed) return;
+              refused++;
+              node.report({ key: node.key, index, allowed: allowedOf(node) });
+            });
+            if (refused > 0) throw new Error(`must be ${allowedOf(node)}`);
+          },
+        },
+      ],
+    ),
+  ),
+);
+
+/**
+ * convict holds the schema, coerces each value and validates the whole object strictly. It is handed
+ * no argv or environment: both are merged already, and left to itself it would parse process.argv again.
+ */
+function validateWithConvict<S extends Schema>(
+  schema: S,
+  given: Record<string, unknown>,
+  origins: Map<string, Source[]>,
+): ConfigOf<S> {
+  const found: Problem[] = [];
+  const config = convict(
+    toConvictSchema(schema, (p) => found.push(p)),
+    { args: [], env: {} },
+  );
   try {
-    validated.validate({ allowed: 'strict' });
+    config.load(given).validate({ allowed: 'strict' });
   } catch (err) {
-    throw new ConfigError(String((err as Error).message).split('\n'));
+    const problems = found.map(({ key, index, allowed }) => {
+      const spec = schema[key] as OptionSpec;
+      const sources = origins.get(key) ?? [];
+      const { raw, from } = (spec.repeatable ? sources[index] : sources[sources.length - 1]) ?? {
+        raw: undefined,
+        from: '',
+      };
+      return `--${flagOf(key, spec)}: ${show(raw)}${from} is not allowed: expected ${allowed}`;
+    });
+    throw new ConfigError(problems.length > 0 ? problems : String((err as Error).message).split('\n'));
   }
-  return validated.getProperties() as ConfigOf<S>;
+  return config.getProperties() as ConfigOf<S>;
 }
 
-function toConvictSchema(schema: Schema): Convict.Schema<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
+function toConvictSchema(schema: Schema, report: Node['report']): convict.Schema<Record<string, unknown>> {
+  const out: Record<string, Node & { format: string }> = {};
   for (const [key, spec] of Object.entries(schema)) {
-    out[key] = {
-      doc: spec.doc,
-      default: spec.default,
-      format: (value: unknown) => {
-        const items = spec.repeatable ? (Array.isArray(value) ? value : [Symbol('not a list')]) : [value];
-        for (const item of items) {
-          // Durations are already milliseconds here; everything else parses as itself.
-          const typed = spec.kind === 'duration' && typeof item === 'number' ? `${item}ms` : item;
-          const parsed = parseValue(spec, typed);
-          if (!parsed.ok) throw new Error(`--${flagOf(key, spec)} must be ${parsed.allowed}`);
-        }
-      },
-    };
+    out[key] = { ...spec, key, report, format: FORMAT_PREFIX + spec.kind };
   }
-  return out as Convict.Schema<Record<string, unknown>>;
+  return out as unknown as convict.Schema<Record<string, unknown>>;
 }
 
 export function helpText<S extends Schema>(command: CommandSpec<S>): string {

@@ -1,5 +1,7 @@
-// Declaring a command's options: one table gives each option its flag, environment variable, default,
-// parser and bounds. load.ts turns argv, env and an optional file into a typed, validated object.
+// Declaring a command's options: one table per command (server.ts, acquire.ts, …) gives each option its
+// flag, environment variable, default, kind, bounds, doc and, where the chart exposes it, its chart value.
+// It is the only declaration: load.ts feeds it to convict (the one validation pass), and
+// scripts/options.ts generates the README tables, the chart's values, schema, README and templates.
 import {
   formatDuration,
   parseBoolean,
@@ -7,6 +9,7 @@ import {
   parseDuration,
   parseInteger,
   parseLabelPair,
+  parseNamespace,
   parseNumber,
   parseString,
   type Parsed,
@@ -25,6 +28,7 @@ const kinds = {
   duration: { parse: parseDuration, show: formatDuration },
   check: { parse: parseCheckUrl, show: String },
   label: { parse: parseLabelPair, show: String },
+  namespace: { parse: parseNamespace, show: String },
 };
 
 type KindName = keyof typeof kinds;
@@ -45,6 +49,15 @@ export interface OptionSpec<K extends KindName = KindName, R extends boolean = b
   max?: number;
   /** The only values a string option takes. */
   oneOf?: readonly string[];
+  /**
+   * The chart value that sets this option (a dotted path in chart/values.yaml, e.g. `k8sHealth.failHc`);
+   * absent when the chart sets the option itself or does not expose it.
+   */
+  chart?: string;
+  /** The chart's default when it differs from the option's (in the option's own type). */
+  chartDefault?: R extends true ? ValueOf<K>[] : ValueOf<K>;
+  /** What the chart adds to `doc` for that value (RBAC it needs, memory it costs). */
+  chartNote?: string;
 }
 
 export type Schema = Record<string, OptionSpec>;
@@ -88,16 +101,18 @@ export function allowedOf(spec: OptionSpec): string {
   return text;
 }
 
+/** Whether a parsed value is within the option's bounds and allowed values. */
+export function admits(spec: OptionSpec, value: unknown): boolean {
+  if (spec.oneOf && !spec.oneOf.includes(String(value))) return false;
+  if (typeof value === 'number') {
+    if ((spec.min !== undefined && value < spec.min) || (spec.max !== undefined && value > spec.max))
+      return false;
+  }
+  return true;
+}
+
 /** Parse one raw value for an option; a bounds violation counts as not allowed. */
 export function parseValue(spec: OptionSpec, raw: unknown): Parsed<unknown> {
   const parsed = kindOf(spec).parse(raw);
-  if (!parsed.ok) return { ok: false, allowed: allowedOf(spec) };
-  const v = parsed.value;
-  if (spec.oneOf && !spec.oneOf.includes(String(v))) return { ok: false, allowed: allowedOf(spec) };
-  if (typeof v === 'number') {
-    if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max)) {
-      return { ok: false, allowed: allowedOf(spec) };
-    }
-  }
-  return parsed;
+  return parsed.ok && admits(spec, parsed.value) ? parsed : { ok: false, allowed: allowedOf(spec) };
 }

@@ -10,6 +10,7 @@ export const serverSchema = {
   port: listenPort(8888),
   locks: option({
     kind: 'int',
+    chart: 'locks',
     doc: 'Slots: start-ups allowed at the same time.',
     default: 1,
     min: 1,
@@ -17,6 +18,7 @@ export const serverSchema = {
   }),
   locksPerCore: option({
     kind: 'number',
+    chart: 'locksPerCore',
     doc: 'Slots per CPU core of the node (rounded down, at least 1); 0 uses --locks.',
     default: 0,
     min: 0,
@@ -24,6 +26,7 @@ export const serverSchema = {
   }),
   timeout: option({
     kind: 'duration',
+    chart: 'timeout',
     doc: 'Default hold of a lease when the request names no duration.',
     default: 10_000,
     min: 1000,
@@ -31,6 +34,7 @@ export const serverSchema = {
   }),
   maxDuration: option({
     kind: 'duration',
+    chart: 'maxDuration',
     doc: 'Longest hold a request may ask for.',
     default: 600_000,
     min: 1000,
@@ -38,6 +42,7 @@ export const serverSchema = {
   }),
   maxWait: option({
     kind: 'duration',
+    chart: 'maxWait',
     doc: 'Longest long poll (wait) a lease request may ask for.',
     default: 60_000,
     min: 0,
@@ -45,6 +50,7 @@ export const serverSchema = {
   }),
   queueGrace: option({
     kind: 'duration',
+    chart: 'queueGrace',
     doc: 'How long a holder keeps its queue place between two polls.',
     default: 10_000,
     min: 0,
@@ -52,6 +58,7 @@ export const serverSchema = {
   }),
   maxQueue: option({
     kind: 'int',
+    chart: 'maxQueue',
     doc: 'Most holders waiting at once; more get 429.',
     default: 1000,
     min: 1,
@@ -59,6 +66,7 @@ export const serverSchema = {
   }),
   maxLoad: option({
     kind: 'number',
+    chart: 'maxLoad',
     doc: 'No grant while the 1-minute load average per core is above this; 0 turns it off.',
     default: 0,
     min: 0,
@@ -77,6 +85,7 @@ export const serverSchema = {
   }),
   failHc: option({
     kind: 'duration',
+    chart: 'failHc',
     flag: 'failHc',
     doc: 'Pause before re-checking a dependency that failed.',
     default: 10_000,
@@ -85,6 +94,7 @@ export const serverSchema = {
   }),
   passHc: option({
     kind: 'duration',
+    chart: 'passHc',
     flag: 'passHc',
     doc: 'Pause before re-checking a dependency that passed.',
     default: 60_000,
@@ -93,6 +103,7 @@ export const serverSchema = {
   }),
   checkTimeout: option({
     kind: 'duration',
+    chart: 'checkTimeout',
     doc: 'Timeout of one dependency check.',
     default: 5000,
     min: 100,
@@ -101,6 +112,8 @@ export const serverSchema = {
   checkCaFile: option({ kind: 'string', doc: 'PEM CA bundle trusted by https:// checks.', default: '' }),
   maxConnections: option({
     kind: 'int',
+    chart: 'maxConnections',
+    chartNote: 'each idle connection costs ~20 KiB: keep it within `resources.limits.memory`',
     doc: 'Most HTTP connections served at once; more get 503 (a few extra are kept for health probes).',
     default: 2048,
     min: 16,
@@ -113,16 +126,21 @@ export const serverSchema = {
   }),
   legacyApi: option({
     kind: 'boolean',
+    chart: 'legacyApi',
     doc: 'Serve the pod-startup-lock API (GET /); with --token-file it stays open without a token.',
     default: true,
   }),
   releaseOnReady: option({
     kind: 'boolean',
+    chart: 'releaseOnReady',
+    chartDefault: true,
+    chartNote: 'adds RBAC to read pods',
     doc: 'Release a lease as soon as its holder pod passes its own probes or is Ready, cannot start, is deleted or failed (needs --node-name).',
     default: false,
   }),
   readyProbeInterval: option({
     kind: 'duration',
+    chart: 'readyProbeInterval',
     doc: "With --release-on-ready, how often the server runs a holder pod's own startup/readiness probe against its IP; 0 waits for the Ready condition only.",
     default: 100,
     min: 0,
@@ -130,30 +148,35 @@ export const serverSchema = {
   }),
   countUnleased: option({
     kind: 'boolean',
+    chart: 'countUnleased',
     doc: 'With --release-on-ready, a pod on the node starting an app container without a lease (no client, or a restart after its lease ended) takes a slot until it is started/ready, gone, or --unleased-max.',
     default: true,
   }),
   unleasedMax: option({
     kind: 'duration',
+    chart: 'unleasedMax',
     doc: 'Longest a start-up without a lease takes a slot, from its container start.',
     default: 120_000,
     min: 1000,
     max: HOUR,
   }),
   unleasedExcludeNamespace: option({
-    kind: 'string',
+    kind: 'namespace',
+    chart: 'unleasedExcludeNamespaces',
     doc: 'Namespace whose pods never count as start-ups without a lease; repeatable.',
     default: [],
     repeatable: true,
   }),
   unleasedExcludeLabel: option({
     kind: 'label',
+    chart: 'unleasedExcludeLabels',
     doc: 'Pods carrying this label (label:value) never count as start-ups without a lease; repeatable.',
     default: [],
     repeatable: true,
   }),
   unleasedDaemonsets: option({
     kind: 'boolean',
+    chart: 'unleasedDaemonSets',
     doc: 'Count DaemonSet pods as start-ups without a lease (they only take slots and wait on nothing, so no deadlock with startup-lock health).',
     default: true,
   }),
@@ -171,6 +194,8 @@ export const serverSchema = {
   }),
   events: option({
     kind: 'boolean',
+    chart: 'events',
+    chartNote: 'adds RBAC to create events',
     doc: 'Record grants and releases as Kubernetes Events on the holder pod.',
     default: false,
   }),
@@ -183,12 +208,13 @@ export const serverSchema = {
   }),
   shutdownTimeout: option({
     kind: 'duration',
+    chart: 'shutdownTimeout',
     doc: 'Longest drain on SIGTERM before the process exits.',
     default: 10_000,
     min: 0,
     max: 10 * 60_000,
   }),
-  logLevel,
+  logLevel: { ...logLevel, chart: 'logLevel' },
 };
 
 export type ServerConfig = ConfigOf<typeof serverSchema>;

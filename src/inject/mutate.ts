@@ -30,7 +30,6 @@ export const NEVER_NAMESPACES: readonly string[] = ['kube-system', 'kube-node-le
 // injected container equals what the library renders for the same settings.
 const FLAG_ORDER = ['--port', '--duration', '--timeout', '--fail-open-after', '--token-file'];
 // Whole seconds, as the library chart accepts them.
-const WHOLE_SECONDS = /^[0-9]+(s|m|h)?$/;
 
 export type PatchOp = { op: 'add'; path: string; value: unknown } | { op: 'remove'; path: string };
 
@@ -145,8 +144,10 @@ function withPodSettings(
     if (raw === undefined) continue;
     const value = raw.trim();
     const parsed = parseValue(option, value);
-    if (!WHOLE_SECONDS.test(value) || !parsed.ok) {
-      const allowed = parsed.ok ? 'whole seconds (30, 30s, 2m, 1h)' : `${parsed.allowed}, in whole seconds`;
+    // --duration counts in whole seconds (as the server does); the others take any duration.
+    const whole = !parsed.ok || flag !== '--duration' || (parsed.value as number) % 1000 === 0;
+    if (!parsed.ok || !whole) {
+      const allowed = parsed.ok ? 'whole seconds (30, 30s, 2m, 1h)' : parsed.allowed;
       // Short: the API server may truncate warnings longer than 120 characters.
       const shown = JSON.stringify(raw.length > 24 ? `${raw.slice(0, 24)}…` : raw);
       warnings.push(`annotation ${key}=${shown} ignored: expected ${allowed}`);

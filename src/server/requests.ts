@@ -1,5 +1,7 @@
 // Parsing and checking request parameters at the edge: bad input gets a one-line reason (400) and
-// changes nothing. Seconds at the edge, milliseconds inside.
+// changes nothing. Seconds at the edge, milliseconds inside. `duration` and `wait` take the options'
+// one duration grammar (src/config/formats.ts): `30` (seconds), `30s`, `500ms`, `2m`.
+import { parseDuration } from '../config/formats.js';
 
 import { LEGACY_PREFIX } from '../holder.js';
 
@@ -18,22 +20,29 @@ export function queryOf(url: string): URLSearchParams {
   return new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
 }
 
+/** A hold: whole seconds (the legacy API's contract, and Lease objects count in seconds). */
 export function wholeSeconds(raw: string | null, name: string, maxMs: number, fallbackMs: number): number {
   if (raw === null) return fallbackMs;
   const max = Math.floor(maxMs / 1000);
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
-    throw new BadRequest(`${name} must be a whole number of seconds from 1 to ${max}, got "${clip(raw)}"`);
+  const parsed = parseDuration(raw);
+  if (!parsed.ok || parsed.value % 1000 !== 0 || parsed.value < 1000 || parsed.value > max * 1000) {
+    throw new BadRequest(
+      `${name} must be a whole number of seconds from 1 to ${max} (30, 30s, 2m), got "${clip(raw)}"`,
+    );
   }
-  return Number(raw) * 1000;
+  return parsed.value;
 }
 
 /** A long poll longer than --max-wait is not an error: the server answers at its own limit. */
 export function waitSeconds(raw: string | null, maxMs: number): number {
   if (raw === null) return 0;
-  if (!/^\d+(\.\d+)?$/.test(raw)) {
-    throw new BadRequest(`wait must be a number of seconds (0 or more), got "${clip(raw)}"`);
+  const parsed = parseDuration(raw);
+  if (!parsed.ok) {
+    throw new BadRequest(
+      `wait must be a number of seconds (0 or more) or a duration (500ms, 2m), got "${clip(raw)}"`,
+    );
   }
-  return Math.min(maxMs, Math.round(Number(raw) * 1000));
+  return Math.min(maxMs, parsed.value);
 }
 
 const HOLDER = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,318}$/;

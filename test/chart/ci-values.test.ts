@@ -3,8 +3,8 @@
 import { expect } from 'chai';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { chartDir, find, get, helm, render, requireHelm, type K8sObject } from './helm.js';
-import { asDaemonSet, flagValue, validateObject } from './models.js';
+import { chartDir, configOptions, find, get, helm, render, requireHelm, type K8sObject } from './helm.js';
+import { asDaemonSet, validateObject } from './models.js';
 
 const ciDir = path.join(chartDir, 'ci');
 const ciFiles = readdirSync(ciDir)
@@ -15,8 +15,7 @@ const ciFiles = readdirSync(ciDir)
 const expectations: Record<string, (objects: K8sObject[]) => void> = {
   'default-values.yaml': (objects) => {
     // releaseOnReady is on by default: its ClusterRole reads pods, nothing more.
-    const server = asDaemonSet(get(objects, 'DaemonSet')).spec?.template.spec?.containers[0];
-    expect(server?.args).to.include('--release-on-ready');
+    expect(configOptions(objects, 'server.yaml')).to.include({ releaseOnReady: true });
     expect(find(objects, 'ClusterRole')).to.not.equal(undefined);
   },
   'k8s-health-values.yaml': (objects) => {
@@ -25,8 +24,7 @@ const expectations: Record<string, (objects: K8sObject[]) => void> = {
     expect(find(objects, 'ClusterRole')).to.not.equal(undefined);
   },
   'release-on-ready-events-values.yaml': (objects) => {
-    const server = asDaemonSet(get(objects, 'DaemonSet')).spec?.template.spec?.containers[0];
-    expect(server?.args).to.include.members(['--release-on-ready', '--events']);
+    expect(configOptions(objects, 'server.yaml')).to.include({ releaseOnReady: true, events: true });
   },
   'monitoring-values.yaml': (objects) => {
     for (const kind of ['ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'ConfigMap']) {
@@ -34,14 +32,25 @@ const expectations: Record<string, (objects: K8sObject[]) => void> = {
     }
   },
   'state-file-token-values.yaml': (objects) => {
-    const server = asDaemonSet(get(objects, 'DaemonSet')).spec?.template.spec?.containers[0];
-    expect(flagValue(server?.args, '--state-file')).to.be.a('string');
-    expect(flagValue(server?.args, '--token-file')).to.be.a('string');
+    expect(configOptions(objects, 'server.yaml').stateFile).to.be.a('string');
+    expect(configOptions(objects, 'server.yaml').tokenFile).to.be.a('string');
   },
   'injector-values.yaml': (objects) => {
     for (const kind of ['Deployment', 'Service', 'PodDisruptionBudget', 'MutatingWebhookConfiguration', 'Role', 'ConfigMap']) {
       expect(find(objects, kind), kind).to.not.equal(undefined);
     }
+  },
+  'unleased-values.yaml': (objects) => {
+    expect(configOptions(objects, 'server.yaml')).to.deep.include({
+      releaseOnReady: true,
+      countUnleased: true,
+      unleasedMax: '90s',
+      unleasedExcludeNamespace: ['kube-system', 'monitoring'],
+      unleasedExcludeLabel: ['startup-lock.io/ignore:true'],
+      unleasedDaemonsets: false,
+    });
+    const containers = asDaemonSet(get(objects, 'DaemonSet')).spec?.template.spec?.containers ?? [];
+    expect(containers.map((c) => c.name)).to.deep.equal(['server', 'health']);
   },
   'no-hostnetwork-values.yaml': (objects) => {
     expect(asDaemonSet(get(objects, 'DaemonSet')).spec?.template.spec?.hostNetwork).to.equal(false);

@@ -1,17 +1,29 @@
-// The chart and the CLI agree: the args the chart renders for the server, and the args of the
-// initContainer it hands to app charts, pass the real option loaders (src/config) with no problem.
+// The chart and the CLI agree: the args and --config files the chart renders for the server and the
+// health sidecar, and the args of the initContainer it hands to app charts, pass the real option
+// loaders (src/config) with no problem. This is the end-to-end proof of the generated option mapping.
 import { expect } from 'chai';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { acquireCommand } from '../../src/config/acquire.js';
 import { healthCommand } from '../../src/config/health.js';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig, type CommandSpec } from '../../src/config/load.js';
+import type { ConfigOf, Schema } from '../../src/config/options.js';
 import { serverCommand } from '../../src/config/server.js';
-import { chartDir, get, render, renderNotes, requireHelm } from './helm.js';
+import { argsWithConfig, chartDir, get, render, renderNotes, requireHelm, type K8sObject } from './helm.js';
 import { asDaemonSet } from './models.js';
 
 // What the downward API gives the containers in a pod; nothing from the test's own environment.
 const podEnv = { NODE_NAME: 'node-1', POD_NAME: 'p', POD_NAMESPACE: 'ns', HOST_IP: '10.0.0.1', POD_UID: 'u' };
+
+/** Load a DaemonSet container's args (with the rendered --config file) through the real loader. */
+function loadRendered<S extends Schema>(command: CommandSpec<S>, objects: K8sObject[], args: string[]): ConfigOf<S> {
+  const rendered = argsWithConfig(objects, args);
+  try {
+    return loadConfig(command, rendered.args, podEnv).config;
+  } finally {
+    rendered.cleanup();
+  }
+}
 
 const ciFiles = readdirSync(path.join(chartDir, 'ci')).filter((f) => f.endsWith('-values.yaml'));
 
@@ -26,7 +38,7 @@ describe('chart: args accepted by the startup-lock CLI', function () {
       const server = asDaemonSet(get(objects, 'DaemonSet')).spec?.template.spec?.containers.find((c) => c.name === 'server');
       const [command, ...args] = server?.args ?? [];
       expect(command).to.equal('server');
-      const { config } = loadConfig(serverCommand, args, podEnv);
+      const config = loadRendered(serverCommand, objects, args);
       expect(config.port).to.be.a('number');
     });
   }
@@ -53,7 +65,7 @@ describe('chart: args accepted by the startup-lock CLI', function () {
       },
     });
     const server = asDaemonSet(get(objects, 'DaemonSet')).spec?.template.spec?.containers[0];
-    const { config } = loadConfig(serverCommand, server?.args?.slice(1) ?? [], podEnv);
+    const config = loadRendered(serverCommand, objects, server?.args?.slice(1) ?? []);
     expect(config).to.include({
       locks: 4,
       timeout: 30_000,
@@ -95,7 +107,7 @@ describe('chart: args accepted by the startup-lock CLI', function () {
     const health = daemonSet.spec?.template.spec?.containers.find((c) => c.name === 'health');
     const [command, ...args] = health?.args ?? [];
     expect(command).to.equal('health');
-    const { config } = loadConfig(healthCommand, args, podEnv);
+    const config = loadRendered(healthCommand, objects, args);
     expect(config).to.include({
       port: 9997,
       namespace: 'kube-system',

@@ -1,10 +1,12 @@
 // values.yaml is the documentation: every value carries a `## @param` line (readme-generator style),
-// every @param names a real value, and chart/README.md's table lists each of them.
+// every @param names a real value, and chart/README.md's table lists each of them. Everything that
+// repeats the option tables is what scripts/options.ts generates (`npm run options` rewrites it).
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { chartDir } from './helm.js';
+import { generate } from '../../scripts/options.js';
 
 const valuesText = readFileSync(path.join(chartDir, 'values.yaml'), 'utf8');
 const values = parse(valuesText) as Record<string, unknown>;
@@ -38,6 +40,11 @@ function exists(keyPath: string): boolean {
 }
 
 describe('chart: documentation of values', function () {
+  it('is up to date with the option tables (regenerate: npm run options)', function () {
+    const stale = [...generate()].filter(([, [current, generated]]) => current !== generated).map(([file]) => file);
+    expect(stale).to.deep.equal([]);
+  });
+
   it('documents every value in values.yaml with ## @param', function () {
     expect(undocumented(values, '')).to.deep.equal([]);
   });

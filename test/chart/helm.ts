@@ -2,11 +2,11 @@
 // and parses what it renders. Every suite calls requireHelm() first: with CI=true a missing helm fails the
 // suite; on a developer machine the suite is skipped with a loud message, never silently.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { skipOrFail } from '../support/prerequisites.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -185,4 +185,76 @@ export function get(objects: readonly K8sObject[], kind: string, name?: string):
     throw new Error(`no ${kind}${name ? `/${name}` : ''} rendered; got ${have}`);
   }
   return found;
+}
+
+/** A --config file the chart renders for the DaemonSet's containers (server.yaml, health.yaml), as text. */
+export function configText(objects: readonly K8sObject[], file: 'server.yaml' | 'health.yaml'): string {
+  type ConfigMap = K8sObject & { data?: Record<string, string> };
+  const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-config')) as
+    | ConfigMap
+    | undefined;
+  const text = configMap?.data?.[file];
+  if (text === undefined) throw new Error(`the config ConfigMap has no ${file}`);
+  return text;
+}
+
+/** That --config file, parsed: option → value as the chart wrote it. */
+export function configOptions(objects: readonly K8sObject[], file: 'server.yaml' | 'health.yaml'): Record<string, unknown> {
+  return parse(configText(objects, file)) as Record<string, unknown>;
+}
+
+/**
+ * A container's args with its --config path pointing at a temporary copy of the rendered file, so the
+ * real option loaders read exactly what the pod would. `cleanup` removes the copy.
+ */
+export function argsWithConfig(
+  objects: readonly K8sObject[],
+  args: readonly string[],
+): { args: string[]; cleanup: () => void } {
+  const i = args.indexOf('--config');
+  if (i < 0) throw new Error('the container has no --config');
+  const dir = mkdtempSync(path.join(tmpdir(), 'startup-lock-config-'));
+  const file = path.join(dir, path.basename(args[i + 1] ?? ''));
+  writeFileSync(file, configText(objects, path.basename(file) as 'server.yaml' | 'health.yaml'));
+  const out = [...args];
+  out[i + 1] = file;
+  return { args: out, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A copy of examples/app-chart depending on this checkout's library chart (not a released one), its
+ * dependency built: what an app chart sees. `cleanup` removes it.
+ */
+export async function prepareAppChart(): Promise<{ appChart: string; cleanup: () => void }> {
+  const workDir = mkdtempSync(path.join(tmpdir(), 'startup-lock-app-chart-'));
+  const appChart = path.join(workDir, 'app-chart');
+  cpSync(exampleChartDir, appChart, {
+    recursive: true,
+    filter: (src) => !src.includes(`${path.sep}charts`) && !src.endsWith('Chart.lock'),
+  });
+  const chartYaml = path.join(appChart, 'Chart.yaml');
+  const relative = 'file://../../chart/charts/startup-lock-client';
+  const text = readFileSync(chartYaml, 'utf8');
+  if (!text.includes(relative)) throw new Error(`examples/app-chart/Chart.yaml no longer points at ${relative}`);
+  writeFileSync(chartYaml, text.replace(relative, `file://${libraryChartDir}`));
+  const built = await helm(['dependency', 'build', appChart]);
+  if (built.code !== 0) throw new Error(`helm dependency build: ${built.stderr}`);
+  return { appChart, cleanup: () => rmSync(workDir, { recursive: true, force: true }) };
+}
+
+/**
+ * In the calling `describe`: before its tests, prepare the app chart (skipping without helm) and hand
+ * its path to `ready`; after them, remove it.
+ */
+export function withAppChart(ready: (appChart: string) => void): void {
+  let cleanup: (() => void) | undefined;
+  before(async function () {
+    requireHelm(this);
+    const prepared = await prepareAppChart();
+    cleanup = prepared.cleanup;
+    ready(prepared.appChart);
+  });
+  after(function () {
+    cleanup?.();
+  });
 }

@@ -1,12 +1,21 @@
 // The library chart startup-lock-client, through the example app chart that depends on it the way an
 // app chart would (file:// repository, `helm dependency build`).
 import { expect } from 'chai';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import type { IContainer } from 'kubernetes-models/v1';
-import { chartDir, exampleChartDir, get, helm, libraryChartDir, render, renderRaw, requireHelm, type RenderOptions } from './helm.js';
+import {
+  chartDir,
+  exampleChartDir,
+  get,
+  helm,
+  libraryChartDir,
+  render,
+  renderRaw,
+  withAppChart,
+  type RenderOptions,
+} from './helm.js';
 import { acquireCommand } from '../../src/config/acquire.js';
 import { loadConfig } from '../../src/config/load.js';
 import { asDeployment, flagValue, validateObject } from './models.js';
@@ -21,29 +30,7 @@ const readChart = (dir: string) => parse(readFileSync(path.join(dir, 'Chart.yaml
 
 describe('chart: library startup-lock-client and the example app chart', function () {
   let appChart: string;
-  let workDir: string;
-
-  before(async function () {
-    requireHelm(this);
-    // Build the example's dependency in a copy, so the tests never touch the working tree's charts/.
-    workDir = mkdtempSync(path.join(tmpdir(), 'startup-lock-app-chart-'));
-    appChart = path.join(workDir, 'app-chart');
-    cpSync(exampleChartDir, appChart, {
-      recursive: true,
-      filter: (src) => !src.includes(`${path.sep}charts`) && !src.endsWith('Chart.lock'),
-    });
-    const chartYaml = path.join(appChart, 'Chart.yaml');
-    const relative = 'file://../../chart/charts/startup-lock-client';
-    const text = readFileSync(chartYaml, 'utf8');
-    expect(text).to.include(relative);
-    writeFileSync(chartYaml, text.replace(relative, `file://${libraryChartDir}`));
-    const built = await helm(['dependency', 'build', appChart]);
-    expect(built.code, built.stderr).to.equal(0);
-  });
-
-  after(function () {
-    if (workDir) rmSync(workDir, { recursive: true, force: true });
-  });
+  withAppChart((dir) => (appChart = dir));
 
   async function initContainers(opts: Omit<RenderOptions, 'chart'> = {}): Promise<IContainer[]> {
     const objects = await render({ ...opts, chart: appChart });

@@ -5,8 +5,19 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import type { Container, IContainer } from 'kubernetes-models/v1';
-import { chartDir, find, get, NAMESPACE, RELEASE, render, renderRaw, requireHelm, type K8sObject } from './helm.js';
-import { asClusterRole, asDaemonSet, asPod, flagValue, flagValues, validateObject } from './models.js';
+import {
+  chartDir,
+  configOptions,
+  find,
+  get,
+  NAMESPACE,
+  RELEASE,
+  render,
+  renderRaw,
+  requireHelm,
+  type K8sObject,
+} from './helm.js';
+import { asClusterRole, asDaemonSet, asPod, validateObject } from './models.js';
 
 const FULLNAME = `${RELEASE}-startup-lock`;
 const chartMeta = parse(readFileSync(path.join(chartDir, 'Chart.yaml'), 'utf8')) as { appVersion: string };
@@ -54,10 +65,11 @@ describe('chart: rendering', function () {
       objects = await render();
     });
 
-    it('renders a ServiceAccount, the pod-reading RBAC, a headless Service, a DaemonSet and the helm test pod, all valid', function () {
+    it('renders a ServiceAccount, the pod-reading RBAC, a headless Service, a DaemonSet, its config and the helm test pod, all valid', function () {
       expect(objects.map((o) => o.kind).sort()).to.deep.equal([
         'ClusterRole',
         'ClusterRoleBinding',
+        'ConfigMap',
         'DaemonSet',
         'Pod',
         'Service',
@@ -104,27 +116,49 @@ describe('chart: rendering', function () {
       expect(podSpec(objects).containers.map((c) => c.name)).to.deep.equal(['server']);
     });
 
-    it('passes the server options as flags with the documented defaults', function () {
+    it('passes the server options in a --config file with the documented defaults', function () {
       const args = container(objects, 'server').args ?? [];
-      expect(args[0]).to.equal('server');
-      expect(flagValue(args, '--host')).to.equal('0.0.0.0');
-      expect(flagValue(args, '--port')).to.equal('8888');
-      expect(flagValue(args, '--locks')).to.equal('1');
-      expect(flagValue(args, '--timeout')).to.equal('10s');
-      expect(flagValue(args, '--max-duration')).to.equal('600s');
-      expect(flagValue(args, '--max-wait')).to.equal('60s');
-      expect(flagValue(args, '--max-queue')).to.equal('1000');
-      expect(flagValue(args, '--max-connections')).to.equal('2048');
-      expect(flagValue(args, '--failHc')).to.equal('10s');
-      expect(flagValue(args, '--passHc')).to.equal('60s');
-      expect(flagValue(args, '--check-timeout')).to.equal('5s');
-      expect(flagValue(args, '--shutdown-timeout')).to.equal('10s');
-      expect(args).to.include('--legacy-api=true');
-      expect(args).to.include('--release-on-ready');
-      expect(flagValue(args, '--ready-probe-interval')).to.equal('100ms');
-      for (const off of ['--locks-per-core', '--max-load', '--check', '--events', '--token-file', '--state-file']) {
-        expect(args, off).not.to.include(off);
-      }
+      expect(args).to.deep.equal(['server', '--config', '/etc/startup-lock/config/server.yaml']);
+      expect(configOptions(objects, 'server.yaml')).to.deep.equal({
+        host: '0.0.0.0',
+        port: 8888,
+        locks: 1,
+        locksPerCore: 0,
+        timeout: '10s',
+        maxDuration: '10m',
+        maxWait: '1m',
+        queueGrace: '10s',
+        maxQueue: 1000,
+        maxConnections: 2048,
+        maxLoad: 0,
+        check: [],
+        failHc: '10s',
+        passHc: '1m',
+        checkTimeout: '5s',
+        legacyApi: true,
+        releaseOnReady: true,
+        readyProbeInterval: '100ms',
+        countUnleased: true,
+        unleasedMax: '2m',
+        unleasedExcludeNamespace: [],
+        unleasedExcludeLabel: [],
+        unleasedDaemonsets: true,
+        events: false,
+        shutdownTimeout: '10s',
+        logLevel: 'info',
+      });
+      const mount = container(objects, 'server').volumeMounts?.find((m) => m.name === 'config');
+      expect(mount).to.include({ mountPath: '/etc/startup-lock/config', readOnly: true });
+      expect(podSpec(objects).volumes?.find((v) => v.name === 'config')?.configMap?.name).to.equal(`${FULLNAME}-config`);
+    });
+
+    it('rolls the DaemonSet when an option changes (checksum of the config)', async function () {
+      const checksum = (objs: readonly K8sObject[]) =>
+        asDaemonSet(get(objs, 'DaemonSet', FULLNAME)).spec?.template.metadata?.annotations?.['checksum/config'];
+      const changed = await render({ values: { queueGrace: '20s' } });
+      expect(checksum(objects)).to.match(/^[0-9a-f]{64}$/);
+      expect(checksum(changed)).to.match(/^[0-9a-f]{64}$/);
+      expect(checksum(changed)).to.not.equal(checksum(objects));
     });
 
     it('gives the server its node, pod and host IP through the downward API', function () {
@@ -179,9 +213,7 @@ describe('chart: rendering', function () {
       expect(get(off, 'ServiceAccount', FULLNAME).automountServiceAccountToken).to.equal(false);
       expect(find(off, 'ClusterRole')).to.equal(undefined);
       expect(find(off, 'ClusterRoleBinding')).to.equal(undefined);
-      const args = container(off, 'server').args ?? [];
-      expect(args).not.to.include('--release-on-ready');
-      expect(args).not.to.include('--ready-probe-interval');
+      expect(configOptions(off, 'server.yaml')).to.include({ releaseOnReady: false });
     });
 
     it('exposes the metrics port on a headless Service selecting the DaemonSet pods', function () {
@@ -209,48 +241,32 @@ describe('chart: rendering', function () {
   });
 
   describe('server options', function () {
-    it('maps every option that matters to its flag', async function () {
+    it('sets every option that matters in the --config file', async function () {
+      // Values named like their options, passed through as given.
+      const given = {
+        locks: 3,
+        locksPerCore: 0.5,
+        timeout: 30,
+        maxDuration: '15m',
+        maxWait: '20s',
+        queueGrace: '5s',
+        maxQueue: 50,
+        maxConnections: 300,
+        maxLoad: 2.5,
+        failHc: '3s',
+        passHc: '2m',
+        checkTimeout: '1500ms',
+        legacyApi: false,
+        shutdownTimeout: '20s',
+        logLevel: 'debug',
+      };
+      const checks = ['http://127.0.0.1:10248/healthz', 'tcp://10.0.0.1:5432'];
       const objects = await render({
-        values: {
-          locks: 3,
-          locksPerCore: 0.5,
-          timeout: 30,
-          maxDuration: '15m',
-          maxWait: '20s',
-          queueGrace: '5s',
-          maxQueue: 50,
-          maxConnections: 300,
-          maxLoad: 2.5,
-          checks: ['http://127.0.0.1:10248/healthz', 'tcp://10.0.0.1:5432'],
-          failHc: '3s',
-          passHc: '2m',
-          checkTimeout: '1500ms',
-          legacyApi: false,
-          shutdownTimeout: '20s',
-          logLevel: 'debug',
-          listenAddress: '::',
-          extraArgs: ['--check-ca-file', '/etc/ca/ca.crt'],
-        },
+        values: { ...given, checks, listenAddress: '::', extraArgs: ['--check-ca-file', '/etc/ca/ca.crt'] },
       });
-      const args = container(objects, 'server').args ?? [];
-      expect(flagValue(args, '--locks')).to.equal('3');
-      expect(flagValue(args, '--locks-per-core')).to.equal('0.5');
-      expect(flagValue(args, '--timeout')).to.equal('30');
-      expect(flagValue(args, '--max-duration')).to.equal('15m');
-      expect(flagValue(args, '--max-wait')).to.equal('20s');
-      expect(flagValue(args, '--queue-grace')).to.equal('5s');
-      expect(flagValue(args, '--max-queue')).to.equal('50');
-      expect(flagValue(args, '--max-connections')).to.equal('300');
-      expect(flagValue(args, '--max-load')).to.equal('2.5');
-      expect(flagValues(args, '--check')).to.deep.equal(['http://127.0.0.1:10248/healthz', 'tcp://10.0.0.1:5432']);
-      expect(flagValue(args, '--failHc')).to.equal('3s');
-      expect(flagValue(args, '--passHc')).to.equal('2m');
-      expect(flagValue(args, '--check-timeout')).to.equal('1500ms');
-      expect(args).to.include('--legacy-api=false');
-      expect(flagValue(args, '--shutdown-timeout')).to.equal('20s');
-      expect(flagValue(args, '--log-level')).to.equal('debug');
-      expect(flagValue(args, '--host')).to.equal('::');
-      expect(args.slice(-2)).to.deep.equal(['--check-ca-file', '/etc/ca/ca.crt']);
+      expect(configOptions(objects, 'server.yaml')).to.deep.include({ ...given, check: checks, host: '::' });
+      // Flags win over the --config file, so extra arguments can override any option.
+      expect((container(objects, 'server').args ?? []).slice(-2)).to.deep.equal(['--check-ca-file', '/etc/ca/ca.crt']);
       // 2 s preStop + 20 s drain.
       expect(podSpec(objects).terminationGracePeriodSeconds).to.be.greaterThan(22);
     });
@@ -286,7 +302,7 @@ describe('chart: rendering', function () {
       expect(spec.nodeSelector).to.deep.equal({ 'kubernetes.io/os': 'linux', pool: 'apps' });
       expect(spec.tolerations).to.deep.equal([{ key: 'dedicated', operator: 'Equal', value: 'apps', effect: 'NoSchedule' }]);
       expect(spec.affinity?.nodeAffinity).to.be.an('object');
-      expect(ds.spec?.template.metadata?.annotations).to.deep.equal({ team: 'platform' });
+      expect(ds.spec?.template.metadata?.annotations).to.include({ team: 'platform' });
       expect(ds.spec?.template.metadata?.labels).to.include({ tier: 'node' });
       expect(ds.spec?.updateStrategy?.rollingUpdate?.maxUnavailable).to.equal('10%');
       expect(container(objects, 'server').env?.find((e) => e.name === 'STARTUP_LOCK_MAX_QUEUE')?.value).to.equal('ten');
@@ -317,7 +333,7 @@ describe('chart: rendering', function () {
     it('names objects after fullnameOverride', async function () {
       const objects = await render({ set: ['fullnameOverride=node-startup-lock', 'releaseOnReady=true'] });
       for (const obj of objects.filter((o) => o.kind !== 'Pod')) {
-        expect(obj.metadata.name, obj.kind).to.equal('node-startup-lock');
+        expect(obj.metadata.name, obj.kind).to.equal(`node-startup-lock${obj.kind === 'ConfigMap' ? '-config' : ''}`);
       }
       const binding = get(objects, 'ClusterRoleBinding') as K8sObject & { subjects: { name: string }[] };
       expect(binding.subjects[0]?.name).to.equal('node-startup-lock');
@@ -333,17 +349,16 @@ describe('chart: rendering', function () {
   });
 
   describe('features and the RBAC they add', function () {
-    it('releaseOnReady: passes --release-on-ready with the probe interval and may only read pods', async function () {
+    it('releaseOnReady: turns on releaseOnReady with the probe interval and may only read pods', async function () {
       const objects = await render({ set: ['releaseOnReady=true', 'readyProbeInterval=0'] });
-      expect(container(objects, 'server').args).to.include('--release-on-ready');
-      expect(flagValue(container(objects, 'server').args, '--ready-probe-interval')).to.equal('0');
+      expect(configOptions(objects, 'server.yaml')).to.include({ releaseOnReady: true, readyProbeInterval: 0 });
       expect(podSpec(objects).automountServiceAccountToken).to.equal(true);
       expect(permissions(objects)).to.deep.equal({ pods: READ_ONLY });
     });
 
-    it('events: passes --events and may only create and patch events', async function () {
+    it('events: turns on events and may only create and patch events', async function () {
       const objects = await render({ set: ['events=true', 'releaseOnReady=false'] });
-      expect(container(objects, 'server').args).to.include('--events');
+      expect(configOptions(objects, 'server.yaml')).to.include({ events: true });
       expect(podSpec(objects).automountServiceAccountToken).to.equal(true);
       expect(permissions(objects)).to.deep.equal({ events: ['create', 'patch'] });
     });
@@ -353,17 +368,18 @@ describe('chart: rendering', function () {
         set: ['k8sHealth.enabled=true', 'checks[0]=tcp://127.0.0.1:10250', 'releaseOnReady=false'],
       });
       const health = container(objects, 'health');
-      const args = health.args ?? [];
-      expect(args[0]).to.equal('health');
-      expect(flagValue(args, '--port')).to.equal('9999');
-      expect(flagValue(args, '--host')).to.equal('127.0.0.1');
-      expect(flagValue(args, '--self-name')).to.equal(FULLNAME);
-      expect(flagValue(args, '--self-namespace')).to.equal(NAMESPACE);
+      expect(health.args).to.deep.equal(['health', '--config', '/etc/startup-lock/config/health.yaml']);
+      expect(configOptions(objects, 'health.yaml')).to.include({
+        port: 9999,
+        host: '127.0.0.1',
+        selfName: FULLNAME,
+        selfNamespace: NAMESPACE,
+      });
       expect(envFieldPath(health, 'NODE_NAME')).to.equal('spec.nodeName');
       expect(health.image).to.equal(container(objects, 'server').image);
       expect(health.securityContext?.readOnlyRootFilesystem).to.equal(true);
       expect(health.securityContext?.capabilities?.drop).to.deep.equal(['ALL']);
-      expect(flagValues(container(objects, 'server').args, '--check')).to.deep.equal([
+      expect(configOptions(objects, 'server.yaml').check).to.deep.equal([
         'tcp://127.0.0.1:10250',
         'http://127.0.0.1:9999/',
       ]);
@@ -406,14 +422,14 @@ describe('chart: rendering', function () {
       expect(result.stderr).to.include('k8sHealth.port');
     });
 
-    it('stateFile: mounts a hostPath directory and passes --state-file inside it', async function () {
+    it('stateFile: mounts a hostPath directory and points stateFile inside it', async function () {
       const objects = await render({ set: ['stateFile.enabled=true', 'stateFile.hostPath=/var/lib/lock-test'] });
       const spec = podSpec(objects);
       const volume = spec.volumes?.find((v) => v.hostPath);
       expect(volume?.hostPath).to.deep.equal({ path: '/var/lib/lock-test', type: 'DirectoryOrCreate' });
       const mount = container(objects, 'server').volumeMounts?.find((m) => m.name === volume?.name);
       expect(mount?.readOnly).to.not.equal(true);
-      expect(flagValue(container(objects, 'server').args, '--state-file')).to.equal(`${mount?.mountPath}/state.json`);
+      expect(configOptions(objects, 'server.yaml').stateFile).to.equal(`${mount?.mountPath}/state.json`);
       // The hostPath directory is created root-owned; a minimal root init container hands it over.
       const init = spec.initContainers?.[0];
       expect(init?.securityContext?.capabilities).to.deep.equal({ drop: ['ALL'], add: ['CHOWN'] });
@@ -425,13 +441,13 @@ describe('chart: rendering', function () {
       expect(podSpec(objects).initContainers).to.equal(undefined);
     });
 
-    it('tokenSecret: mounts the Secret read-only and passes --token-file to the file in it', async function () {
+    it('tokenSecret: mounts the Secret read-only and points tokenFile at the file in it', async function () {
       const objects = await render({ set: ['tokenSecret=lock-token'] });
       const volume = podSpec(objects).volumes?.find((v) => v.secret);
       expect(volume?.secret).to.deep.equal({ secretName: 'lock-token', items: [{ key: 'token', path: 'token' }] });
       const mount = container(objects, 'server').volumeMounts?.find((m) => m.name === volume?.name);
       expect(mount?.readOnly).to.equal(true);
-      expect(flagValue(container(objects, 'server').args, '--token-file')).to.equal(`${mount?.mountPath}/token`);
+      expect(configOptions(objects, 'server.yaml').tokenFile).to.equal(`${mount?.mountPath}/token`);
     });
 
     it('hostNetwork=false: pod network with a hostPort, ClusterFirst DNS', async function () {
@@ -442,7 +458,7 @@ describe('chart: rendering', function () {
       expect(container(objects, 'server').ports).to.deep.equal([
         { name: 'http', containerPort: 8080, hostPort: 18888, protocol: 'TCP' },
       ]);
-      expect(flagValue(container(objects, 'server').args, '--port')).to.equal('8080');
+      expect(configOptions(objects, 'server.yaml').port).to.equal(8080);
       const test = asPod(get(objects, 'Pod')).spec?.containers[0];
       expect(test?.env?.find((e) => e.name === 'LOCK_PORT')?.value).to.equal('18888');
     });
@@ -475,9 +491,10 @@ describe('chart: rendering', function () {
 
     it('renders none of them by default', async function () {
       const defaults = await render();
-      for (const kind of ['ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'ConfigMap']) {
+      for (const kind of ['ServiceMonitor', 'PodMonitor', 'PrometheusRule']) {
         expect(find(defaults, kind), kind).to.equal(undefined);
       }
+      expect(find(defaults, 'ConfigMap', `${FULLNAME}-dashboard`), 'dashboard ConfigMap').to.equal(undefined);
     });
 
     it('ServiceMonitor scrapes /metrics on the headless Service and labels each series with its node', function () {

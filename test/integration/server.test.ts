@@ -117,14 +117,14 @@ describe('server (real process)', function () {
     it('answers 423 with position, queue length and Retry-After when the wait runs out, and keeps the place', async () => {
       const s = await startServer(['--queue-grace', '5']);
       await post(s, 'holder=ns/a&duration=60');
-      const b = await post(s, 'holder=ns/b&wait=0.3');
+      const b = await post(s, 'holder=ns/b&wait=300ms');
       expect(b.status).to.equal(423);
       expect(b.headers.get('retry-after')).to.equal('1');
       expect(await b.json()).to.deep.equal({ position: 1, queueLength: 1, reason: 'timeout' });
       const c = await post(s, 'holder=ns/c&wait=0');
       expect(await c.json()).to.deep.equal({ position: 2, queueLength: 2, reason: 'locked' });
       // b polls again and is still first.
-      const b2 = await post(s, 'holder=ns/b&wait=0.1');
+      const b2 = await post(s, 'holder=ns/b&wait=100ms');
       expect(((await b2.json()) as { position: number }).position).to.equal(1);
     });
 
@@ -185,6 +185,8 @@ describe('server (real process)', function () {
         ['holder=ns/a&duration=0', /duration must be a whole number of seconds from 1 to 600/],
         ['holder=ns/a&wait=-1', /wait must be a number of seconds \(0 or more\)/],
         ['holder=ns/a&wait=soon', /wait must be a number of seconds \(0 or more\)/],
+        ['holder=ns/a&wait=1.5s', /wait must be a number of seconds \(0 or more\) or a duration/],
+        ['holder=ns/a&duration=1500ms', /duration must be a whole number of seconds from 1 to 600/],
         ['holder=ns/a&uid=%24%24', /uid must be a pod UID/],
       ];
       for (const [query, reason] of cases) {

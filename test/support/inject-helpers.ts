@@ -2,20 +2,11 @@
 // the real `helm template`), what the library chart renders for an app chart with the same settings
 // (the example app chart, its dependency built in a temp copy), AdmissionReview fixtures, and an HTTPS
 // client that trusts only the webhook's caBundle.
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import {
-  chartDir,
-  exampleChartDir,
-  get,
-  helm,
-  libraryChartDir,
-  render,
-  type K8sObject,
-} from '../chart/helm.js';
+import { chartDir, get, prepareAppChart, render, type K8sObject } from '../chart/helm.js';
 
 export const INJECTOR_VALUES = path.join(chartDir, 'ci/injector-values.yaml');
 export const WEBHOOK_NAME = 'lock-startup-lock-injector';
@@ -43,20 +34,7 @@ export async function libraryApp(): Promise<{
   initContainer(startupLock: Json): Promise<Json>;
   remove(): void;
 }> {
-  const workDir = mkdtempSync(path.join(tmpdir(), 'startup-lock-inject-app-'));
-  const appChart = path.join(workDir, 'app-chart');
-  cpSync(exampleChartDir, appChart, {
-    recursive: true,
-    filter: (src) => !src.includes(`${path.sep}charts`) && !src.endsWith('Chart.lock'),
-  });
-  const chartYaml = path.join(appChart, 'Chart.yaml');
-  const text = readFileSync(chartYaml, 'utf8');
-  writeFileSync(
-    chartYaml,
-    text.replace('file://../../chart/charts/startup-lock-client', `file://${libraryChartDir}`),
-  );
-  const built = await helm(['dependency', 'build', appChart]);
-  if (built.code !== 0) throw new Error(`helm dependency build failed: ${built.stderr}`);
+  const { appChart, cleanup } = await prepareAppChart();
   return {
     async initContainer(startupLock) {
       const objects = await render({
@@ -68,7 +46,7 @@ export async function libraryApp(): Promise<{
       };
       return deployment.spec.template.spec.initContainers[0] as Json;
     },
-    remove: () => rmSync(workDir, { recursive: true, force: true }),
+    remove: cleanup,
   };
 }
 

@@ -347,7 +347,7 @@ describe('acquire client (state machine)', () => {
     h.server.then({ answer: waiting(1, 1, 'locked'), afterMs: 500 }).then('hang');
     await h.clock.advance(20 * SEC);
     expect(await h.done).to.deep.equal({ kind: 'timed-out', waitedMs: 20 * SEC });
-    expect(query(h.server.calls[1]!).get('wait')).to.equal('19.5');
+    expect(query(h.server.calls[1]!).get('wait')).to.equal('19500ms');
     expect(h.server.calls[1]!.signal.aborted).to.equal(true);
     expect(h.msgs().at(-1)).to.equal('timed out waiting for the startup lock');
   });

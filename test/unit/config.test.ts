@@ -20,14 +20,14 @@ function problems(argv: string[], env: NodeJS.ProcessEnv = {}): string[] {
 describe('config', () => {
   describe('durations', () => {
     it('reads plain seconds and units into milliseconds', () => {
-      const ms = ['15', '15s', '2m', '500ms', '1h', '1.5'].map((raw) => parseDuration(raw));
+      const ms = ['15', '15s', '2m', '500ms', '1h', '0', 15].map((raw) => parseDuration(raw));
       expect(ms.map((r) => (r.ok ? r.value : null))).to.deep.equal([
-        15_000, 15_000, 120_000, 500, 3_600_000, 1500,
+        15_000, 15_000, 120_000, 500, 3_600_000, 0, 15_000,
       ]);
     });
-    it('rejects negative, empty and unknown units', () => {
-      for (const raw of ['-1', '', '5d', 's', '1 0s', 'abc'])
-        expect(parseDuration(raw).ok, raw).to.equal(false);
+    it('rejects negative, empty, decimal and unknown units', () => {
+      for (const raw of ['-1', '', '5d', 's', '1 0s', 'abc', ' 2m', '1.5', '1.5s', '1e3', 1.5, -1])
+        expect(parseDuration(raw).ok, String(raw)).to.equal(false);
     });
   });
 
@@ -106,7 +106,7 @@ describe('config', () => {
     ).to.deep.equal([
       '--port: "abc" is not allowed: expected a whole number from 0 to 65535',
       '--locks: "0" is not allowed: expected a whole number from 1 to 1000',
-      '--timeout: "-3" is not allowed: expected a duration: seconds (15) or with a unit (500ms, 15s, 2m, 1h) from 1s to 1h',
+      '--timeout: "-3" is not allowed: expected a duration: whole seconds (15) or a whole number with a unit (500ms, 15s, 2m, 1h) from 1s to 1h',
       '--check: "ftp://x" is not allowed: expected an http://, https:// or tcp://host:port URL',
     ]);
   });
@@ -123,7 +123,7 @@ describe('config', () => {
     expect(config.unleasedExcludeNamespace).to.deep.equal(['kube-system', 'batch']);
     expect([config.podNamespace, config.podName]).to.deep.equal(['startup-lock', 'startup-lock-x1']);
     expect(problems(['--unleased-max', '0', '--unleased-exclude-label', 'tier'])).to.deep.equal([
-      '--unleased-max: "0" is not allowed: expected a duration: seconds (15) or with a unit (500ms, 15s, 2m, 1h) from 1s to 1h',
+      '--unleased-max: "0" is not allowed: expected a duration: whole seconds (15) or a whole number with a unit (500ms, 15s, 2m, 1h) from 1s to 1h',
       '--unleased-exclude-label: "tier" is not allowed: expected label:value',
     ]);
   });
@@ -132,6 +132,30 @@ describe('config', () => {
     expect(problems([], { STARTUP_LOCK_MAX_QUEUE: 'lots' })).to.deep.equal([
       '--max-queue: "lots" (from $STARTUP_LOCK_MAX_QUEUE) is not allowed: expected a whole number from 1 to 100000',
     ]);
+  });
+
+  it('refuses a map, a list or null from a config file where one value belongs, and reads its numbers as text would be', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sl-config-'));
+    const bad = join(dir, 'bad.json');
+    writeFileSync(
+      bad,
+      JSON.stringify({ nodeName: { a: 1 }, port: [1], stateFile: null, check: [5, 'tcp://a:1', {}] }),
+    );
+    expect(problems(['--config', bad])).to.deep.equal([
+      `--port: [1] (from ${bad}) is not allowed: expected a whole number from 0 to 65535`,
+      `--check: 5 (from ${bad}) is not allowed: expected an http://, https:// or tcp://host:port URL`,
+      `--check: {} (from ${bad}) is not allowed: expected an http://, https:// or tcp://host:port URL`,
+      `--node-name: {"a":1} (from ${bad}) is not allowed: expected a string`,
+      `--state-file: null (from ${bad}) is not allowed: expected a string`,
+    ]);
+    const good = join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify({ queueGrace: 15, maxLoad: 1.5, legacyApi: false, nodeName: 7 }));
+    expect(loadConfig(serverCommand, ['--config', good], {}).config).to.include({
+      queueGrace: 15_000,
+      maxLoad: 1.5,
+      legacyApi: false,
+      nodeName: '7',
+    });
   });
 
   it('rejects unknown flags, unknown file keys and stray arguments', () => {

@@ -85,7 +85,7 @@ describe('inject: mutate (pure decision and patch)', () => {
     expect(d.warnings).to.have.length(2);
     expect(d.warnings[0]).to.match(/startup-lock\.io\/duration="1500ms" ignored/);
     expect(d.warnings[1]).to.match(
-      /startup-lock\.io\/timeout="10000h" ignored: expected .* in whole seconds/,
+      /startup-lock\.io\/timeout="10000h" ignored: expected a duration: .* from 0s to 168h/,
     );
     expect(apply(pod, d.patch).spec.initContainers?.[0]?.args).to.deep.equal([
       'acquire',

@@ -56,7 +56,9 @@ describe('legacy path (GET /)', () => {
     const { get, engine } = setup();
     const res = get('/?duration=601');
     expect(res.statusCode).to.equal(400);
-    expect(res.body).to.equal('duration must be a whole number of seconds from 1 to 600, got "601"\n');
+    expect(res.body).to.equal(
+      'duration must be a whole number of seconds from 1 to 600 (30, 30s, 2m), got "601"\n',
+    );
     expect(engine.activeCount).to.equal(0);
   });
 

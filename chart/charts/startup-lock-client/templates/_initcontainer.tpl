@@ -17,6 +17,7 @@ Settings come from the app chart's .Values.startupLock, every one optional:
   port           the lock's port on the node (default 8888)
   duration       hold at most this long, whole seconds ("30s", "2m"; default: the server's --timeout)
   timeout        give up (exit 1) after waiting this long (default: wait forever)
+                 Durations: a whole number with an optional unit (30, 500ms, 30s, 2m, 1h), as everywhere.
   failOpenAfter  start anyway if the lock server has been unreachable (absent, not busy) this long
                  (default "5m"; "0" turns fail-open off)
   tokenSecret    name of a Secret (key "token") with the lease API bearer token
@@ -49,11 +50,16 @@ oci://ghcr.io/startup-lock/charts
 {{- toYaml $cfg -}}
 {{- end }}
 
+{{/* A duration in startup-lock's one grammar (src/config/formats.ts DURATION_PATTERN): a whole number,
+unit ms, s, m or h, none for seconds. With "wholeSeconds", as --duration needs, a number of ms must be too. */}}
 {{- define "startup-lock-client.checkDuration" -}}
 {{- $key := index . 0 -}}
 {{- $value := toString (index . 1) -}}
-{{- if not (regexMatch "^[0-9]+(s|m|h)?$" $value) -}}
-{{- fail (printf "startupLock.%s: %q is not a duration in whole seconds (use e.g. 30, 30s, 2m, 1h)" $key $value) -}}
+{{- if not (regexMatch "^[0-9]+(ms|s|m|h)?$" $value) -}}
+{{- fail (printf "startupLock.%s: %q is not a duration (a whole number with an optional unit: 30, 500ms, 30s, 2m, 1h)" $key $value) -}}
+{{- end -}}
+{{- if and (eq (len .) 3) (regexMatch "^[0-9]*[1-9][0-9]{0,2}ms$" $value) -}}
+{{- fail (printf "startupLock.%s: %q is not whole seconds (the server counts in seconds: 30, 30s, 2m)" $key $value) -}}
 {{- end -}}
 {{- $value -}}
 {{- end }}
@@ -86,7 +92,7 @@ oci://ghcr.io/startup-lock/charts
     - {{ $port | quote }}
     {{- with $cfg.duration }}
     - --duration
-    - {{ include "startup-lock-client.checkDuration" (list "duration" .) | quote }}
+    - {{ include "startup-lock-client.checkDuration" (list "duration" . "wholeSeconds") | quote }}
     {{- end }}
     {{- with $cfg.timeout }}
     - --timeout
