@@ -43,7 +43,9 @@ describe('server container (read-only root, no capabilities, UID 65532, host net
     expect(host.CapDrop).to.deep.equal(['ALL']);
     expect(host.NetworkMode).to.equal('host');
     const top = await run('docker', ['top', id, '-o', 'pid,uid,args']);
-    expect(top.stdout).to.match(/^\s*\d+\s+65532\s+node \/app\/bin\/startup-lock server/m);
+    expect(top.stdout).to.match(
+      /^\s*\d+\s+65532\s+node --max-semi-space-size=1 \/app\/bin\/startup-lock server/m,
+    );
   });
 
   it('legacy GET / grants the free slot ("Lock acquired"), then answers 423 "Locked"', async function () {
