@@ -1,8 +1,9 @@
 // Generates everything that repeats the option tables (src/config/<command>.ts), so an option is declared
 // once: the README's option tables, the chart's values (the `## @param` line and default of every value
 // that sets an option), the option parts of chart/values.schema.json, the chart's option template
-// (chart/templates/_options.tpl: values → the --config file of the server and the health sidecar) and
-// chart/README.md's values table (from values.yaml, as @bitnami/readme-generator-for-helm would).
+// (chart/templates/_options.tpl: values → the --config file of the server, the health sidecar and the
+// injector) and chart/README.md's values table (from values.yaml, as @bitnami/readme-generator-for-helm
+// would).
 //   tsx scripts/options.ts           write them
 //   tsx scripts/options.ts --check   exit 1 if any committed file is not what this file generates
 // test/chart/docs.test.ts runs the check, so `npm test` fails on a stale file.
@@ -33,6 +34,7 @@ const COMMANDS: Command[] = [serverCommand, acquireCommand, healthCommand, runCo
 const CHART_COMMANDS: [Command, string][] = [
   [serverCommand, 'startup-lock.serverOptions'],
   [healthCommand, 'startup-lock.healthOptions'],
+  [injectCommand, 'startup-lock.injectOptions'],
 ];
 
 type Option = { key: string; spec: OptionSpec };
@@ -181,7 +183,7 @@ function optionSchema(spec: OptionSpec): Record<string, unknown> {
 /** The schema of one value of an option; `description` only says what the doc does not. */
 function valueSchema(spec: OptionSpec, doc: string): Record<string, unknown> {
   const description = doc || undefined;
-  const bounds = { minimum: spec.min, maximum: spec.max };
+  const bounds = { minimum: spec.chartMin ?? spec.min, maximum: spec.max };
   switch (spec.kind) {
     case 'int':
       return { description, type: 'integer', ...bounds };

@@ -56,6 +56,8 @@ export interface OptionSpec<K extends KindName = KindName, R extends boolean = b
   chart?: string;
   /** The chart's default when it differs from the option's (in the option's own type). */
   chartDefault?: R extends true ? ValueOf<K>[] : ValueOf<K>;
+  /** The chart's lower bound when it is stricter than `min` (a container port cannot be 0). */
+  chartMin?: number;
   /** What the chart adds to `doc` for that value (RBAC it needs, memory it costs). */
   chartNote?: string;
 }
