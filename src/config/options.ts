@@ -49,9 +49,12 @@ export interface OptionSpec<K extends KindName = KindName, R extends boolean = b
   max?: number;
   /** The only values a string option takes. */
   oneOf?: readonly string[];
+  /** A duration the server counts in whole seconds: milliseconds must add up to whole seconds. */
+  wholeSeconds?: boolean;
   /**
-   * The chart value that sets this option (a dotted path in chart/values.yaml, e.g. `k8sHealth.failHc`);
-   * absent when the chart sets the option itself or does not expose it.
+   * The chart value that sets this option (a dotted path in chart/values.yaml, e.g. `k8sHealth.failHc`;
+   * for `acquire`, the app chart's `startupLock.*` value the startup-lock-client library reads); absent
+   * when the chart sets the option itself or does not expose it.
    */
   chart?: string;
   /** The chart's default when it differs from the option's (in the option's own type). */
