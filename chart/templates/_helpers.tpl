@@ -216,6 +216,30 @@ app.kubernetes.io/component: injector
 {{- printf "%s-tls" (include "startup-lock.injectorName" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* Where the webhook reads its ConfigMap (injector-configmap.yaml): container.yaml and inject.yaml. */}}
+{{- define "startup-lock.injectorConfigDir" -}}
+/etc/startup-lock/injector
+{{- end }}
+
+{{/* The webhook's --config file: the options the values set (_options.tpl), plus its names, the files the
+chart mounts (the container to inject; cert-manager's certificate, else its own Secret) and listenAddress,
+which it shares with the server. */}}
+{{- define "startup-lock.injectConfig" -}}
+{{- $name := include "startup-lock.injectorName" . }}
+{{- $options := include "startup-lock.injectOptions" . | fromYaml }}
+{{- $_ := set $options "host" .Values.listenAddress }}
+{{- $_ := set $options "webhookName" $name }}
+{{- $_ := set $options "serviceName" $name }}
+{{- $_ := set $options "containerFile" (printf "%s/container.yaml" (include "startup-lock.injectorConfigDir" .)) }}
+{{- if .Values.injector.certManager.enabled }}
+{{- $_ := set $options "tlsCertFile" "/etc/startup-lock/tls/tls.crt" }}
+{{- $_ := set $options "tlsKeyFile" "/etc/startup-lock/tls/tls.key" }}
+{{- else }}
+{{- $_ := set $options "secretName" (include "startup-lock.injectorSecretName" .) }}
+{{- end }}
+{{- toYaml $options }}
+{{- end }}
+
 {{/* Settings for the startup-lock-client library as the injector injects it: one source for both. */}}
 {{- define "startup-lock.injectorClientValues" -}}
 {{- if .Values.tokenSecret }}

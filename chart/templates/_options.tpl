@@ -40,3 +40,12 @@
 {{- $_ := set $options "logLevel" .Values.logLevel }}
 {{- toYaml $options }}
 {{- end }}
+
+{{- define "startup-lock.injectOptions" -}}
+{{- $options := dict }}
+{{- $_ := set $options "port" .Values.injector.port }}
+{{- $_ := set $options "healthPort" .Values.injector.healthPort }}
+{{- $_ := set $options "meshExcludePort" .Values.injector.serviceMesh.excludeLockPort }}
+{{- $_ := set $options "logLevel" .Values.injector.logLevel }}
+{{- toYaml $options }}
+{{- end }}

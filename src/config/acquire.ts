@@ -1,5 +1,7 @@
 // Options of `startup-lock acquire`, the init-container client. The original client's flags (--host,
-// --port, --duration, --pause) keep their names and meaning; the rest drive the lease API.
+// --port, --duration, --pause) keep their names and meaning; the rest drive the lease API. The options with
+// a `chart:` value are the app chart's `startupLock.*` settings: the startup-lock-client library turns them
+// into the init container's args (its generated templates/_acquire_options.tpl).
 import { logLevel } from './common.js';
 import type { CommandSpec } from './load.js';
 import { option, type ConfigOf } from './options.js';
@@ -13,13 +15,22 @@ export const acquireSchema = {
     default: 'localhost',
     fallbackEnv: ['HOST_IP'],
   }),
-  port: option({ kind: 'int', doc: 'Lock server port.', default: 8888, min: 1, max: 65535 }),
+  port: option({
+    kind: 'int',
+    doc: 'Lock server port.',
+    default: 8888,
+    min: 1,
+    max: 65535,
+    chart: 'startupLock.port',
+  }),
   duration: option({
     kind: 'duration',
     doc: 'How long to hold the lock once granted, in whole seconds; 0 takes the server default.',
     default: 0,
     min: 0,
     max: 24 * HOUR,
+    wholeSeconds: true,
+    chart: 'startupLock.duration',
   }),
   pause: option({
     kind: 'duration',
@@ -34,6 +45,7 @@ export const acquireSchema = {
     default: 0,
     min: 0,
     max: 7 * 24 * HOUR,
+    chart: 'startupLock.timeout',
   }),
   failOpenAfter: option({
     kind: 'duration',
@@ -41,6 +53,8 @@ export const acquireSchema = {
     default: 0,
     min: 0,
     max: 7 * 24 * HOUR,
+    chart: 'startupLock.failOpenAfter',
+    chartDefault: 5 * 60_000,
   }),
   holder: option({
     kind: 'string',

@@ -1,6 +1,8 @@
 // Options of `startup-lock inject`, the mutating admission webhook that adds the `acquire` init
 // container to pods of opted-in namespaces. It serves /mutate over TLS on --port and its own probes and
 // metrics over plain HTTP on --health-port (the probes must answer before a certificate exists).
+// The chart sets the options with a `chart:` value (`injector.*`); it computes the names, file paths and
+// --host (listenAddress, shared with the server) itself, in startup-lock.injectConfig (_helpers.tpl).
 import { kubeconfig, listenHost, listenPort, logLevel } from './common.js';
 import type { CommandSpec } from './load.js';
 import { option, type ConfigOf } from './options.js';
@@ -10,13 +12,22 @@ const DAY = 24 * HOUR;
 
 export const injectSchema = {
   host: listenHost,
-  port: listenPort(8443),
+  port: {
+    ...listenPort(8443),
+    doc: "TLS port of the webhook's /mutate (0 picks a free one).",
+    chart: 'injector.port',
+    chartMin: 1,
+    chartNote: 'in the chart 1-65535',
+  },
   healthPort: option({
     kind: 'int',
     doc: 'Plain-HTTP port of /healthz, /readyz and /metrics (0 picks a free one).',
     default: 8081,
     min: 0,
     max: 65535,
+    chart: 'injector.healthPort',
+    chartMin: 1,
+    chartNote: 'in the chart 1-65535',
   }),
   kubeconfig,
   namespace: option({
@@ -87,8 +98,11 @@ export const injectSchema = {
     kind: 'boolean',
     doc: "Add the lock port to Istio's and Linkerd's outbound exclusions, so a mesh does not redirect the init container.",
     default: true,
+    chart: 'injector.serviceMesh.excludeLockPort',
+    chartNote:
+      "the pod's `traffic.sidecar.istio.io/excludeOutboundPorts` and `config.linkerd.io/skip-outbound-ports`",
   }),
-  logLevel,
+  logLevel: { ...logLevel, chart: 'injector.logLevel', chartNote: "the webhook's own" },
 };
 
 export type InjectConfig = ConfigOf<typeof injectSchema>;

@@ -49,13 +49,18 @@ export interface OptionSpec<K extends KindName = KindName, R extends boolean = b
   max?: number;
   /** The only values a string option takes. */
   oneOf?: readonly string[];
+  /** A duration the server counts in whole seconds: milliseconds must add up to whole seconds. */
+  wholeSeconds?: boolean;
   /**
-   * The chart value that sets this option (a dotted path in chart/values.yaml, e.g. `k8sHealth.failHc`);
-   * absent when the chart sets the option itself or does not expose it.
+   * The chart value that sets this option (a dotted path in chart/values.yaml, e.g. `k8sHealth.failHc`;
+   * for `acquire`, the app chart's `startupLock.*` value the startup-lock-client library reads); absent
+   * when the chart sets the option itself or does not expose it.
    */
   chart?: string;
   /** The chart's default when it differs from the option's (in the option's own type). */
   chartDefault?: R extends true ? ValueOf<K>[] : ValueOf<K>;
+  /** The chart's lower bound when it is stricter than `min` (a container port cannot be 0). */
+  chartMin?: number;
   /** What the chart adds to `doc` for that value (RBAC it needs, memory it costs). */
   chartNote?: string;
 }

@@ -1,5 +1,5 @@
-// The chart and the CLI agree: the args and --config files the chart renders for the server and the
-// health sidecar, and the args of the initContainer it hands to app charts, pass the real option
+// The chart and the CLI agree: the args and --config files the chart renders for the server, the
+// health sidecar and the injector, and the args of the initContainer it hands to app charts, pass the real option
 // loaders (src/config) with no problem. This is the end-to-end proof of the generated option mapping.
 import { expect } from 'chai';
 import { readdirSync } from 'node:fs';
@@ -8,9 +8,10 @@ import { acquireCommand } from '../../src/config/acquire.js';
 import { healthCommand } from '../../src/config/health.js';
 import { loadConfig, type CommandSpec } from '../../src/config/load.js';
 import type { ConfigOf, Schema } from '../../src/config/options.js';
+import { injectCommand } from '../../src/config/inject.js';
 import { serverCommand } from '../../src/config/server.js';
 import { argsWithConfig, chartDir, get, render, renderNotes, requireHelm, type K8sObject } from './helm.js';
-import { asDaemonSet } from './models.js';
+import { asDaemonSet, asDeployment } from './models.js';
 
 // What the downward API gives the containers in a pod; nothing from the test's own environment.
 const podEnv = { NODE_NAME: 'node-1', POD_NAME: 'p', POD_NAMESPACE: 'ns', HOST_IP: '10.0.0.1', POD_UID: 'u' };
@@ -118,6 +119,39 @@ describe('chart: args accepted by the startup-lock CLI', function () {
       selfName: daemonSet.metadata?.name,
     });
     expect(config.in).to.deep.equal(['tier:node']);
+  });
+
+  it('injector args with every option set load to the values given', async function () {
+    const objects = await render({
+      values: {
+        listenAddress: '::',
+        injector: {
+          enabled: true,
+          port: 9443,
+          healthPort: 9081,
+          logLevel: 'debug',
+          serviceMesh: { excludeLockPort: false },
+          certManager: { enabled: true },
+        },
+      },
+    });
+    const deployment = asDeployment(get(objects, 'Deployment'));
+    const [command, ...args] = deployment.spec?.template.spec?.containers[0]?.args ?? [];
+    expect(command).to.equal('inject');
+    const config = loadRendered(injectCommand, objects, args);
+    expect(config).to.include({
+      host: '::',
+      port: 9443,
+      healthPort: 9081,
+      logLevel: 'debug',
+      meshExcludePort: false,
+      namespace: 'ns',
+      webhookName: deployment.metadata?.name,
+      serviceName: deployment.metadata?.name,
+      containerFile: '/etc/startup-lock/injector/container.yaml',
+      tlsCertFile: '/etc/startup-lock/tls/tls.crt',
+      tlsKeyFile: '/etc/startup-lock/tls/tls.key',
+    });
   });
 
   it('the NOTES initContainer args load as acquire options', async function () {

@@ -187,19 +187,22 @@ export function get(objects: readonly K8sObject[], kind: string, name?: string):
   return found;
 }
 
-/** A --config file the chart renders for the DaemonSet's containers (server.yaml, health.yaml), as text. */
-export function configText(objects: readonly K8sObject[], file: 'server.yaml' | 'health.yaml'): string {
+/** The --config files the chart renders: the DaemonSet's (server.yaml, health.yaml), the injector's. */
+export type ConfigFile = 'server.yaml' | 'health.yaml' | 'inject.yaml';
+
+/** A --config file the chart renders, as text: from whichever ConfigMap holds it. */
+export function configText(objects: readonly K8sObject[], file: ConfigFile): string {
   type ConfigMap = K8sObject & { data?: Record<string, string> };
-  const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-config')) as
+  const configMap = objects.find((o) => o.kind === 'ConfigMap' && (o as ConfigMap).data?.[file] !== undefined) as
     | ConfigMap
     | undefined;
   const text = configMap?.data?.[file];
-  if (text === undefined) throw new Error(`the config ConfigMap has no ${file}`);
+  if (text === undefined) throw new Error(`no ConfigMap has ${file}`);
   return text;
 }
 
 /** That --config file, parsed: option → value as the chart wrote it. */
-export function configOptions(objects: readonly K8sObject[], file: 'server.yaml' | 'health.yaml'): Record<string, unknown> {
+export function configOptions(objects: readonly K8sObject[], file: ConfigFile): Record<string, unknown> {
   return parse(configText(objects, file)) as Record<string, unknown>;
 }
 
@@ -215,7 +218,7 @@ export function argsWithConfig(
   if (i < 0) throw new Error('the container has no --config');
   const dir = mkdtempSync(path.join(tmpdir(), 'startup-lock-config-'));
   const file = path.join(dir, path.basename(args[i + 1] ?? ''));
-  writeFileSync(file, configText(objects, path.basename(file) as 'server.yaml' | 'health.yaml'));
+  writeFileSync(file, configText(objects, path.basename(file) as ConfigFile));
   const out = [...args];
   out[i + 1] = file;
   return { args: out, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -12,7 +12,19 @@ import { injectCommand } from '../../src/config/inject.js';
 import { loadContainer } from '../../src/inject/container.js';
 import { loadConfig } from '../../src/config/load.js';
 import { containerFileFrom, INJECTOR_VALUES } from '../support/inject-helpers.js';
-import { chartDir, find, get, NAMESPACE, render, renderNotes, renderRaw, requireHelm, type K8sObject } from './helm.js';
+import {
+  argsWithConfig,
+  chartDir,
+  configOptions,
+  find,
+  get,
+  NAMESPACE,
+  render,
+  renderNotes,
+  renderRaw,
+  requireHelm,
+  type K8sObject,
+} from './helm.js';
 import { asDeployment, flagValue, validateObject } from './models.js';
 
 const NAME = 'lock-startup-lock-injector';
@@ -71,7 +83,7 @@ describe('chart: injector', function () {
     expect(config.metadata?.annotations?.['cert-manager.io/inject-ca-from']).to.equal(undefined);
   });
 
-  it('a Deployment of 2 replicas spread over nodes, whose args the inject option loader accepts', function () {
+  it('a Deployment of 2 replicas spread over nodes, whose args and --config file the inject option loader accepts', function () {
     const deployment = asDeployment(get(objects, 'Deployment', NAME));
     expect(deployment.spec?.replicas).to.equal(2);
     const pod = deployment.spec?.template.spec;
@@ -84,12 +96,18 @@ describe('chart: injector', function () {
     expect(pod?.serviceAccountName).to.equal(NAME);
     const [command, ...args] = pod?.containers[0]?.args ?? [];
     expect(command).to.equal('inject');
-    const { config } = loadConfig(
-      injectCommand,
-      args.map((a) => (a === '/etc/startup-lock/injector/container.yaml' ? 'unused.yaml' : a)),
-      { POD_NAMESPACE: NAMESPACE },
-    );
+    expect(args).to.deep.equal(['--config', '/etc/startup-lock/injector/inject.yaml']);
+    const rendered = argsWithConfig(objects, args);
+    let config;
+    try {
+      config = loadConfig(injectCommand, rendered.args, { POD_NAMESPACE: NAMESPACE }).config;
+    } finally {
+      rendered.cleanup();
+    }
     expect(config).to.include({
+      host: '0.0.0.0',
+      containerFile: '/etc/startup-lock/injector/container.yaml',
+      logLevel: 'info',
       webhookName: NAME,
       secretName: `${NAME}-tls`,
       serviceName: NAME,
@@ -152,7 +170,11 @@ describe('chart: injector', function () {
     expect(find(cm, 'Role', NAME)).to.equal(undefined);
     const pod = asDeployment(get(cm, 'Deployment', NAME)).spec?.template.spec;
     expect(pod?.automountServiceAccountToken).to.equal(false);
-    expect(flagValue(pod?.containers[0]?.args, '--tls-cert-file')).to.equal('/etc/startup-lock/tls/tls.crt');
+    expect(configOptions(cm, 'inject.yaml')).to.include({
+      tlsCertFile: '/etc/startup-lock/tls/tls.crt',
+      tlsKeyFile: '/etc/startup-lock/tls/tls.key',
+    });
+    expect(configOptions(cm, 'inject.yaml')).to.not.have.property('secretName');
     for (const obj of cm) if (obj.apiVersion !== 'cert-manager.io/v1') validateObject(obj);
   });
 

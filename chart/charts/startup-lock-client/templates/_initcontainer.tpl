@@ -24,6 +24,9 @@ Settings come from the app chart's .Values.startupLock, every one optional:
   runAsUser      UID of the client (default 65532); a service mesh's excluded UID (Istio 1337,
                  Linkerd 2102) keeps its CNI from redirecting the client's traffic
   resources      container resources (default: small requests, memory limit)
+
+Which setting sets which acquire flag (port, duration, timeout, failOpenAfter) is generated from the
+acquire option table (src/config/acquire.ts) into _acquire_options.tpl by `npm run options`.
 */}}
 
 {{/* The default image tag: a library template sees the app chart's .Chart, so this is written out.
@@ -77,29 +80,13 @@ unit ms, s, m or h, none for seconds. With "wholeSeconds", as --duration needs, 
 {{- $tag := toString (default (include "startup-lock-client.appVersion" .) $image.tag) -}}
 {{- $ref := printf "%s:%s" $repository $tag -}}
 {{- if $image.digest }}{{ $ref = printf "%s@%s" $ref $image.digest }}{{ end -}}
-{{- $port := default 8888 $cfg.port | int -}}
-{{- if or (lt $port 1) (gt $port 65535) -}}
-{{- fail (printf "startupLock.port: %v is not a port number (1-65535)" $cfg.port) -}}
-{{- end -}}
-{{- $failOpenAfter := "5m" -}}
-{{- if hasKey $cfg "failOpenAfter" }}{{ $failOpenAfter = toString $cfg.failOpenAfter }}{{ end -}}
 - name: {{ default "startup-lock" $cfg.name }}
   image: {{ $ref | quote }}
   imagePullPolicy: {{ default "IfNotPresent" $image.pullPolicy }}
   args:
     - acquire
-    - --port
-    - {{ $port | quote }}
-    {{- with $cfg.duration }}
-    - --duration
-    - {{ include "startup-lock-client.checkDuration" (list "duration" . "wholeSeconds") | quote }}
-    {{- end }}
-    {{- with $cfg.timeout }}
-    - --timeout
-    - {{ include "startup-lock-client.checkDuration" (list "timeout" .) | quote }}
-    {{- end }}
-    - --fail-open-after
-    - {{ include "startup-lock-client.checkDuration" (list "failOpenAfter" $failOpenAfter) | quote }}
+    {{- /* port, duration, timeout, failOpenAfter: generated from the acquire option table */}}
+    {{- include "startup-lock-client.acquireArgs" $cfg | trim | nindent 4 }}
     {{- if $cfg.tokenSecret }}
     - --token-file
     - /var/run/startup-lock/token/token
