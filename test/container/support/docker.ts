@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { GenericContainer, type StartedTestContainer } from 'testcontainers';
-import { inCi } from '../../support/prerequisites.js';
+import { skipOrFail } from '../../support/prerequisites.js';
 
 // No reaper container: it would have to be pulled, and nothing can be pulled here. Each test stops
 // what it started instead.
@@ -24,10 +24,6 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../
 
 /** The UID the image runs as (distroless "nonroot"); tests also force it with --user. */
 export const imageUser = '65532:65532';
-
-export class DockerUnavailable extends Error {
-  override readonly name = 'DockerUnavailable';
-}
 
 async function docker(args: string[], timeoutMs = 60_000): Promise<string> {
   const { stdout } = await run('docker', args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
@@ -54,9 +50,7 @@ export function dockerProblem(): Promise<string | null> {
 export async function requireDocker(ctx: Mocha.Context): Promise<void> {
   const problem = await dockerProblem();
   if (problem === null) return;
-  if (inCi) throw new DockerUnavailable(`container suite cannot run with CI=true: ${problem}`);
-  console.warn(`\n!!! SKIPPING the container suite "${ctx.test?.parent?.fullTitle() ?? ''}": ${problem}\n`);
-  ctx.skip();
+  skipOrFail(ctx, `container engine: ${problem}`);
 }
 
 export interface BuiltImage {

@@ -9,7 +9,7 @@ import { createServer as createHttpServer, request as httpRequest } from 'node:h
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { inCi } from '../../support/prerequisites.js';
+import { skipOrFail } from '../../support/prerequisites.js';
 import { repoRoot } from './docker.js';
 import { freePort } from './server.js';
 
@@ -49,9 +49,7 @@ export async function releaseToolsProblem(): Promise<string | null> {
 export async function requireReleaseTools(ctx: Mocha.Context): Promise<void> {
   const problem = await releaseToolsProblem();
   if (problem === null) return;
-  if (inCi) throw new Error(`release suite cannot run with CI=true: ${problem}`);
-  console.warn(`\n!!! SKIPPING the release suite: ${problem}\n`);
-  ctx.skip();
+  skipOrFail(ctx, `release tools: ${problem}`);
 }
 
 export interface RunningRegistry {
